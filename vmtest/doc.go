@@ -11,7 +11,8 @@
 // binaries and test executables) at their usual paths.
 //
 // Inside, the guest mounts proc, sys, devtmpfs, and fresh tmpfs file systems
-// on /run and /tmp (so host files under /tmp are NOT visible), loads the
+// on /run and /tmp (so host files under /tmp are NOT visible, unless
+// Options.HostTmp), loads the
 // IPsec modules (a missing required module fails the run), and mounts a
 // writable 9p share of the host's results directory at the same path it has
 // on the host. It then runs the command with METRO_VM=1 and

@@ -48,6 +48,10 @@ type Options struct {
 	ResultsDir string
 	// ConsoleLog is where the console is saved (default ResultsDir/console.log).
 	ConsoleLog string
+	// HostTmp keeps the host's /tmp visible in the guest (writable through
+	// the overlay) instead of mounting a fresh tmpfs there. Needed when the
+	// command or its files live under /tmp.
+	HostTmp bool
 
 	// CacheDir holds kernels and initramfs archives (default CacheDir()).
 	CacheDir string
@@ -104,11 +108,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Command) == 0 {
 		return nil, errors.New("vmtest: Options.Command is empty")
 	}
-	if err := checkGuestPath("Options.Dir", o.Dir); err != nil {
+	if err := checkGuestPath("Options.Dir", o.Dir, o.HostTmp); err != nil {
 		return nil, err
 	}
 	if strings.Contains(o.Command[0], "/") {
-		if err := checkGuestPath("Options.Command[0]", o.Command[0]); err != nil {
+		if err := checkGuestPath("Options.Command[0]", o.Command[0], o.HostTmp); err != nil {
 			return nil, err
 		}
 	}
@@ -234,12 +238,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // checkGuestPath rejects absolute paths the guest cannot see as the host
-// does: /tmp and /run are fresh tmpfs mounts inside the VM.
-func checkGuestPath(field, p string) error {
+// does: /run, and /tmp unless hostTmp, are fresh tmpfs mounts inside the VM.
+func checkGuestPath(field, p string, hostTmp bool) error {
 	if p == "" || !filepath.IsAbs(p) {
 		return nil
 	}
-	for _, hidden := range []string{"/tmp", "/run"} {
+	hidden := []string{"/run"}
+	if !hostTmp {
+		hidden = append(hidden, "/tmp")
+	}
+	for _, hidden := range hidden {
 		if p == hidden || strings.HasPrefix(p, hidden+"/") {
 			return fmt.Errorf("vmtest: %s %q is under %s, which the VM mounts a fresh tmpfs over", field, p, hidden)
 		}
@@ -272,6 +280,11 @@ func writeControlFiles(ctl string, k *Kernel, o Options) error {
 	fmt.Fprintf(&setup, "METRO_VM_REQUIRED_MODULES=%s\n", shellQuote(strings.Join(append(append([]string{}, RequiredModules...), o.Modules...), " ")))
 	fmt.Fprintf(&setup, "METRO_VM_OPTIONAL_MODULES=%s\n", shellQuote(strings.Join(OptionalModules, " ")))
 	fmt.Fprintf(&setup, "METRO_VM_RESULTS=%s\n", shellQuote(o.ResultsDir))
+	tmpfsTmp := "1"
+	if o.HostTmp {
+		tmpfsTmp = "0"
+	}
+	fmt.Fprintf(&setup, "METRO_VM_TMPFS_TMP=%s\n", tmpfsTmp)
 	if err := os.WriteFile(filepath.Join(ctl, "setup.env"), setup.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("vmtest: %w", err)
 	}
@@ -378,15 +391,15 @@ func (t *tailBuffer) String() string {
 // consoleTailLines is how much console a BootError carries.
 const consoleTailLines = 60
 
-// lastLines returns the last n lines of s.
+// lastLines returns the last n lines of s, newline-terminated.
 func lastLines(s string, n int) string {
 	s = strings.TrimRight(s, "\n")
-	i := len(s)
-	for ; n > 0 && i > 0; n-- {
-		i = strings.LastIndexByte(s[:i], '\n')
-		if i < 0 {
-			return s + "\n"
-		}
+	if s == "" {
+		return ""
 	}
-	return s[i+1:] + "\n"
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
 }

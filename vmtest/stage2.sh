@@ -17,7 +17,6 @@ fail() {
 }
 
 $bb mount -t tmpfs -o mode=0755,nosuid,nodev run /run || fail "cannot mount /run"
-$bb mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp || fail "cannot mount /tmp"
 $bb mkdir -p /dev/pts /dev/shm
 $bb mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $bb mount -t tmpfs -o mode=1777 shm /dev/shm
@@ -25,6 +24,9 @@ $bb mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results "$out" ||
 	fail "cannot mount the results share (9p tag results)"
 [ -f "$ctl/setup.env" ] || fail "$ctl/setup.env is missing"
 . "$ctl/setup.env"
+if [ "$METRO_VM_TMPFS_TMP" = 1 ]; then
+	$bb mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp || fail "cannot mount /tmp"
+fi
 
 $bb mkdir -p /lib/modules || fail "cannot create /lib/modules"
 $bb mount --bind "$METRO_VM_MODULES_DIR" /lib/modules || fail "cannot bind $METRO_VM_MODULES_DIR onto /lib/modules"

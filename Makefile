@@ -1,0 +1,35 @@
+# metro build and test entry points. See .ci/run for the CI sequence.
+GO ?= go
+# Extra flags for the VM runner, e.g. make vmtest VMTEST_FLAGS='-run Smoke -v'
+VMTEST_FLAGS ?=
+
+.PHONY: all build test unittest vmtest kernel demo clean
+
+all: build
+
+# Static binaries of every command into bin/.
+build:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+# Host tests, then the kernel tests in the VM.
+test: unittest vmtest
+
+unittest:
+	$(GO) test ./...
+
+# Fetch (once) and extract the Debian kernel the VM boots.
+kernel:
+	scripts/vm-kernel.sh
+
+# Boot one VM and run the tests that need kernel ESP; see cmd/metro-vmtest.
+vmtest: kernel
+	$(GO) run ./cmd/metro-vmtest $(VMTEST_FLAGS)
+
+# Placeholder: the demo will be a script run in the VM with
+#   $(GO) run ./cmd/metro-vmtest -script scripts/demo.sh
+demo:
+	@echo "demo: not yet"
+
+clean:
+	rm -rf bin .cache/vmtest
