@@ -103,10 +103,25 @@ func TestBootTimeout(t *testing.T) {
 	k := bootable(t)
 	start := time.Now()
 	_, err := Run(t.Context(), Options{Command: []string{"sleep", "600"}, Kernel: k, Timeout: 3 * time.Second})
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want ErrTimeout", err)
+	var be *BootError
+	if !errors.Is(err, ErrTimeout) || !errors.As(err, &be) {
+		t.Fatalf("err = %v, want a BootError wrapping ErrTimeout", err)
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("timeout took %v", d)
+	}
+}
+
+func TestBootBadKernel(t *testing.T) {
+	k := bootable(t)
+	bad := *k
+	bad.Image = filepath.Join(t.TempDir(), "vmlinuz-garbage")
+	if err := os.WriteFile(bad.Image, []byte("not a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(t.Context(), Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute})
+	var be *BootError
+	if !errors.As(err, &be) || !strings.Contains(be.Reason, "did not boot") {
+		t.Fatalf("err = %v, want a BootError saying the VM did not boot", err)
 	}
 }

@@ -83,16 +83,20 @@ type Result struct {
 var ErrTimeout = errors.New("vmtest: VM timed out")
 
 // BootError is returned when the VM stopped before the command finished:
-// it did not boot, setup failed (e.g. a required module is missing), or it
-// crashed. Console holds the tail of the console log.
+// it did not boot, setup failed (e.g. a required module is missing), it
+// crashed, or it timed out (then Err is ErrTimeout). Console holds the tail
+// of the console log.
 type BootError struct {
 	Reason  string
 	Console string
+	Err     error
 }
 
 func (e *BootError) Error() string {
-	return fmt.Sprintf("vmtest: %s\n--- console tail ---\n%s", e.Reason, e.Console)
+	return fmt.Sprintf("vmtest: %s\n--- console tail ---\n%s--- end of console tail ---", e.Reason, e.Console)
 }
+
+func (e *BootError) Unwrap() error { return e.Err }
 
 // controlDir is the directory inside ResultsDir holding harness files.
 const controlDir = ".metro-vm"
@@ -213,8 +217,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return res, fmt.Errorf("%w after %v: %w", ErrTimeout, o.Timeout.Round(time.Second),
-				&BootError{Reason: "killed qemu", Console: lastLines(tail.String(), consoleTailLines)})
+			return res, &BootError{
+				Reason:  fmt.Sprintf("VM timed out after %v; qemu killed", o.Timeout.Round(time.Second)),
+				Console: lastLines(tail.String(), consoleTailLines),
+				Err:     ErrTimeout,
+			}
 		}
 		return res, fmt.Errorf("vmtest: %w", ctx.Err())
 	}

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// TestHostHelpers checks the toolkit itself against the real kernel:
+// isolation of the namespaces, background processes and their logs, socket
+// waits, ping failures and cleartext TCP accounting in the capture.
+func TestHostHelpers(t *testing.T) {
+	RequireVM(t)
+	a, b := NewPair(t)
+
+	out := a.Run(t, "ip", "-br", "addr", "show", "dev", Link)
+	if !strings.Contains(out, "10.0.0.1/24") || !strings.Contains(out, "fd00::1/64") || strings.Contains(out, "10.0.0.2") {
+		t.Errorf("%s addresses: %q", a.Name, out)
+	}
+
+	c := a.Capture(t, b)
+	srv := b.Start(t, "busybox", "nc", "-l", "-p", "7000")
+	b.WaitListen(t, "tcp", 7000)
+	if a.Listening(t, "tcp", 7000) {
+		t.Errorf("listener in %s visible from %s", b.Name, a.Name)
+	}
+	a.Run(t, "sh", "-c", "echo hello-metro | busybox nc -w 5 10.0.0.2 7000")
+	if err := srv.Wait(10 * time.Second); err != nil {
+		t.Fatalf("server: %v\n%s", err, srv.Log())
+	}
+	if !strings.Contains(srv.Log(), "hello-metro") {
+		t.Errorf("server log %q lacks the client's message", srv.Log())
+	}
+	st, err := c.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("capture: %v", st)
+	if st.TCP < 3 || st.ESP != 0 || st.ICMP != 0 {
+		t.Errorf("capture %v, want >= 3 cleartext TCP segments and nothing else", st)
+	}
+	f, err := os.Open(c.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Path, err)
+	}
+	frames := 0
+	for {
+		if _, _, err := r.ReadPacketData(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: frame %d: %v", c.Path, frames, err)
+		}
+		frames++
+	}
+	if frames < st.TCP {
+		t.Errorf("pcap holds %d frames, fewer than the %d TCP segments counted", frames, st.TCP)
+	}
+
+	if out, err := a.Ping(t, netip.MustParseAddr("10.0.0.99"), 1); err == nil {
+		t.Errorf("ping to an absent address succeeded:\n%s", out)
+	}
+
+	p := a.Start(t, "sleep", "600")
+	start := time.Now()
+	if err := p.Stop(); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if !p.Exited() || time.Since(start) > 5*time.Second {
+		t.Errorf("Stop took %v, exited=%v", time.Since(start), p.Exited())
+	}
+}
