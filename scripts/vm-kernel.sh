@@ -85,6 +85,10 @@ if [ ! -f "$dir/.complete" ]; then
 	ln -sfn "$kver" "$cache/current.tmp"
 	mv -T "$cache/current.tmp" "$cache/current"
 	log "extracted $kver into $dir"
+	# Older kernels are superseded; each takes ~400 MB.
+	for old in "$cache"/6.1.0-*-amd64; do
+		[ "$old" = "$dir" ] || [ ! -d "$old" ] || { log "removing old kernel $(basename "$old")"; rm -rf "$old"; }
+	done
 elif [ "$(readlink "$cache/current" 2>/dev/null || true)" != "$kver" ]; then
 	ln -sfn "$kver" "$cache/current.tmp"
 	mv -T "$cache/current.tmp" "$cache/current"

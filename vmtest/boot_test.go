@@ -2,9 +2,11 @@ package vmtest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,36 @@ func TestBootBadKernel(t *testing.T) {
 	var be *BootError
 	if !errors.As(err, &be) || !strings.Contains(be.Reason, "did not boot") {
 		t.Fatalf("err = %v, want a BootError saying the VM did not boot", err)
+	}
+}
+
+// recorder is a testing.TB that records failures instead of failing.
+type recorder struct {
+	testing.TB
+	logs   []string
+	failed bool
+}
+
+func (r *recorder) Helper()                   {}
+func (r *recorder) Logf(f string, a ...any)   { r.logs = append(r.logs, fmt.Sprintf(f, a...)) }
+func (r *recorder) Fatalf(f string, a ...any) { r.Logf(f, a...); r.failed = true; runtime.Goexit() }
+
+func TestRunForTestReportsBootFailure(t *testing.T) {
+	k := bootable(t)
+	bad := *k
+	bad.Image = filepath.Join(t.TempDir(), "vmlinuz-garbage")
+	if err := os.WriteFile(bad.Image, []byte("not a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RunForTest(t.Context(), r, Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute})
+	}()
+	<-done
+	all := strings.Join(r.logs, "\n")
+	if !r.failed || !strings.Contains(all, "did not boot") || !strings.Contains(all, "console tail") {
+		t.Errorf("failed=%v logs:\n%s", r.failed, all)
 	}
 }

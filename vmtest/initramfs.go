@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 //go:embed init.sh
@@ -200,9 +201,28 @@ func Initramfs(cacheDir string, k *Kernel, busybox string) (string, error) {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("vmtest: writing %s: %w", tmp.Name(), err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("vmtest: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("vmtest: %w", err)
 	}
+	pruneInitramfs(dir, out)
 	return out, nil
+}
+
+// pruneInitramfs removes archives other than keep that were last written
+// over a day ago; younger ones may be in use by a concurrent run.
+func pruneInitramfs(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	for _, p := range old {
+		if p == keep {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
+			os.Remove(p)
+		}
+	}
 }
