@@ -53,11 +53,12 @@ touch /tmp/scratch /usr/overlay-write   # tmpfs and overlay are writable
 echo "env=$METRO_VM $GREETING"
 exit 7`
 	res, err := Run(t.Context(), Options{
-		Command: []string{"sh", "-c", script},
-		Dir:     "/usr",
-		Env:     []string{"GREETING=hi there"},
-		Kernel:  k,
-		Timeout: 3 * time.Minute,
+		Command:    []string{"sh", "-c", script},
+		Dir:        "/usr",
+		Env:        []string{"GREETING=hi there"},
+		Kernel:     k,
+		Timeout:    3 * time.Minute,
+		ResultsDir: t.TempDir(),
 	})
 	consoleOnFailure(t, res)
 	if err != nil {
@@ -89,10 +90,11 @@ exit 7`
 func TestBootMissingModule(t *testing.T) {
 	k := bootable(t)
 	res, err := Run(t.Context(), Options{
-		Command: []string{"true"},
-		Kernel:  k,
-		Modules: []string{"metro_no_such_module"},
-		Timeout: 3 * time.Minute,
+		Command:    []string{"true"},
+		Kernel:     k,
+		Modules:    []string{"metro_no_such_module"},
+		Timeout:    3 * time.Minute,
+		ResultsDir: t.TempDir(),
 	})
 	var be *BootError
 	if !errors.As(err, &be) || !strings.Contains(be.Reason, "metro_no_such_module") {
@@ -104,7 +106,7 @@ func TestBootMissingModule(t *testing.T) {
 func TestBootTimeout(t *testing.T) {
 	k := bootable(t)
 	start := time.Now()
-	_, err := Run(t.Context(), Options{Command: []string{"sleep", "600"}, Kernel: k, Timeout: 3 * time.Second})
+	_, err := Run(t.Context(), Options{Command: []string{"sleep", "600"}, Kernel: k, Timeout: 3 * time.Second, ResultsDir: t.TempDir()})
 	var be *BootError
 	if !errors.Is(err, ErrTimeout) || !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a BootError wrapping ErrTimeout", err)
@@ -121,7 +123,7 @@ func TestBootBadKernel(t *testing.T) {
 	if err := os.WriteFile(bad.Image, []byte("not a kernel"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Run(t.Context(), Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute})
+	_, err := Run(t.Context(), Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute, ResultsDir: t.TempDir()})
 	var be *BootError
 	if !errors.As(err, &be) || !strings.Contains(be.Reason, "did not boot") {
 		t.Fatalf("err = %v, want a BootError saying the VM did not boot", err)
@@ -150,7 +152,7 @@ func TestRunForTestReportsBootFailure(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		RunForTest(t.Context(), r, Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute})
+		RunForTest(t.Context(), r, Options{Command: []string{"true"}, Kernel: &bad, Timeout: time.Minute, ResultsDir: t.TempDir()})
 	}()
 	<-done
 	all := strings.Join(r.logs, "\n")

@@ -44,7 +44,8 @@ type Options struct {
 	// Stdout receives the serial console live, carriage returns removed.
 	Stdout io.Writer
 	// ResultsDir is the host directory shared writable with the guest and
-	// mounted there at the same path. Empty means a new temporary directory.
+	// mounted there at the same path. Empty means a new temporary directory,
+	// which the caller owns (see Result.ResultsDir).
 	ResultsDir string
 	// ConsoleLog is where the console is saved (default ResultsDir/console.log).
 	ConsoleLog string
