@@ -1,0 +1,61 @@
+package ike
+
+import (
+	"fmt"
+
+	"metro/ike/wire"
+)
+
+// respondInformational answers an INFORMATIONAL request (RFC 7296 1.4):
+// deletes, error notifications, and empty liveness checks.
+func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Payload) {
+	var out []wire.Payload
+	deleteIKE := false
+	var deadChild *childSA
+	for _, pl := range inner {
+		switch pl := pl.(type) {
+		case *wire.Delete:
+			switch pl.Protocol {
+			case wire.ProtoIKE:
+				deleteIKE = true
+			case wire.ProtoESP:
+				for _, s := range pl.SPIs {
+					if len(s) != 4 || sa.child == nil || beUint32(s) != sa.child.spiOut {
+						continue
+					}
+					deadChild = sa.child
+					out = append(out, &wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(sa.child.spiIn)}})
+				}
+			}
+		case *wire.Notify:
+			if pl.NotifyType == wire.AUTHENTICATION_FAILED {
+				p.log.Warn("peer says authentication failed (it could not verify our AUTH: different pre-shared keys?)")
+				deleteIKE = true
+				p.setState(StateFailed, "authentication failed: peer rejected our AUTH")
+			}
+		}
+	}
+	if deleteIKE {
+		p.reply(sa, h, nil)
+		p.log.Info("peer deleted the IKE SA", "spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
+		wasCurrent := p.current == sa
+		p.removeSA(sa, "deleted by peer")
+		if wasCurrent && p.current == nil && !p.closing {
+			p.setState(StateConnecting, "")
+			p.scheduleInitiate(p.n.cfg.RetryMin)
+		}
+		return
+	}
+	p.reply(sa, h, out)
+	if deadChild != nil {
+		// metro keeps exactly one CHILD_SA per IKE SA: without it the IKE
+		// SA has no purpose, so start over.
+		p.log.Info("peer deleted the CHILD_SA; renegotiating")
+		p.removeChild(deadChild)
+		sa.child = nil
+		p.deleteIKESA(sa)
+		if p.current == nil && !p.closing {
+			p.scheduleInitiate(0)
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package ike
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"metro/auth"
+	"metro/ike/ikecrypto"
+	"metro/ike/wire"
+	"metro/xfrm"
+)
+
+// Transport sends IKE datagrams. The daemon implements it with UDP sockets,
+// tests with an in-memory network.
+type Transport interface {
+	Send(b []byte, local, remote netip.AddrPort) error
+}
+
+// Config is what a Node needs; zero durations take the defaults.
+type Config struct {
+	Log       *slog.Logger
+	Kernel    xfrm.Kernel
+	Transport Transport
+	Port      uint16 // IKE port, ours and the peers'
+
+	IKEProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultIKEProposals()
+	ESPProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultESPProposals()
+
+	Rand io.Reader // nil: crypto/rand
+
+	RetransmitBase  time.Duration // first retransmission timeout (default 1s), doubled each time
+	RetransmitTries int           // retransmissions before giving up (default 5)
+	RetryMin        time.Duration // first re-initiation delay after a failure (default 2s)
+	RetryMax        time.Duration // longest re-initiation delay (default 60s)
+	ReplayWindow    uint32        // inbound ESP replay window (default 128)
+}
+
+// PeerConfig describes one protected host pair.
+type PeerConfig struct {
+	Local, Remote netip.Addr
+	PSK           auth.Secret
+	PSKSource     string // file the key came from, for logs
+	Reqid         uint32
+}
+
+// Node runs the IKE SAs of one host with all of its peers.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	start time.Time
+
+	mu        sync.Mutex
+	peers     map[pairKey]*peer
+	unknown   map[netip.Addr]bool // unknown senders already logged
+	closed    bool
+	wg        sync.WaitGroup
+	firstSent map[netip.Addr]bool // INITIAL_CONTACT bookkeeping, by remote
+}
+
+type pairKey struct{ local, remote netip.Addr }
+
+// NewNode returns a node with no peers.
+func NewNode(cfg Config) *Node {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.IKEProposals == nil {
+		cfg.IKEProposals = ikecrypto.DefaultIKEProposals()
+	}
+	if cfg.ESPProposals == nil {
+		cfg.ESPProposals = ikecrypto.DefaultESPProposals()
+	}
+	if cfg.RetransmitBase == 0 {
+		cfg.RetransmitBase = time.Second
+	}
+	if cfg.RetransmitTries == 0 {
+		cfg.RetransmitTries = 5
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = 2 * time.Second
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 60 * time.Second
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = 128
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 500
+	}
+	return &Node{
+		cfg:       cfg,
+		log:       cfg.Log,
+		start:     time.Now(),
+		peers:     map[pairKey]*peer{},
+		unknown:   map[netip.Addr]bool{},
+		firstSent: map[netip.Addr]bool{},
+	}
+}
+
+// AddPeer installs the pair's policies (traffic between the two addresses
+// is blocked from now on unless protected) and starts negotiating.
+func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
+	for _, p := range xfrm.NDBypassPolicies(pc.Local, pc.Remote) {
+		if err := n.cfg.Kernel.SetPolicy(p); err != nil {
+			return fmt.Errorf("peer %s: installing neighbour-discovery bypass: %w", pc.Remote, err)
+		}
+	}
+	for _, p := range xfrm.ProtectPolicies(pc.Local, pc.Remote, pc.Reqid) {
+		if err := n.cfg.Kernel.SetPolicy(p); err != nil {
+			return fmt.Errorf("peer %s: installing policy: %w", pc.Remote, err)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return errors.New("node closed")
+	}
+	k := pairKey{pc.Local, pc.Remote}
+	if _, ok := n.peers[k]; ok {
+		return fmt.Errorf("peer %s from %s added twice", pc.Remote, pc.Local)
+	}
+	p := newPeer(n, pc)
+	n.peers[k] = p
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		p.run(ctx)
+	}()
+	p.post(evInitiate{})
+	return nil
+}
+
+// Receive hands a datagram that arrived on local from remote to the IKE SA
+// it belongs to. It never blocks for long: a peer whose queue is full drops.
+func (n *Node) Receive(b []byte, local, remote netip.AddrPort) {
+	m, err := wire.ParseMessage(b)
+	if err != nil {
+		n.log.Debug("dropping unparsable IKE datagram", "peer", remote.Addr(), "err", err)
+		return
+	}
+	if m.Header.Version>>4 != 2 {
+		n.log.Debug("dropping IKE datagram with another major version", "peer", remote.Addr(), "version", m.Header.Version)
+		return
+	}
+	n.mu.Lock()
+	p := n.peers[pairKey{local.Addr().Unmap(), remote.Addr().Unmap()}]
+	n.mu.Unlock()
+	if p == nil {
+		n.rejectUnknown(m, local, remote)
+		return
+	}
+	p.post(evPacket{msg: m, from: remote})
+}
+
+// rejectUnknown answers a request from an address that is no configured
+// peer without keeping state: an IKE_SA_INIT request gets
+// NO_PROPOSAL_CHOSEN (RFC 7296 2.21.1), anything else is dropped.
+func (n *Node) rejectUnknown(m *wire.Message, local, remote netip.AddrPort) {
+	n.mu.Lock()
+	logged := n.unknown[remote.Addr()]
+	if !logged && len(n.unknown) < 4096 {
+		n.unknown[remote.Addr()] = true
+	}
+	n.mu.Unlock()
+	if !logged {
+		n.log.Warn("IKE message from an address that is not a configured peer; ignoring it (logged once per address)",
+			"peer", remote.Addr(), "local", local.Addr(), "exchange", m.Header.Exchange)
+	}
+	h := m.Header
+	if h.Exchange != wire.IKE_SA_INIT || h.IsResponse() || h.SPIr != 0 || h.MessageID != 0 {
+		return
+	}
+	resp := &wire.Message{
+		Header: wire.Header{SPIi: h.SPIi, Version: 0x20, Exchange: wire.IKE_SA_INIT, Flags: wire.FlagResponse},
+		Payloads: []wire.Payload{
+			&wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN},
+		},
+	}
+	_ = n.cfg.Transport.Send(resp.Marshal(), local, remote)
+}
+
+// Close deletes every IKE SA (DELETE sent to the peer, states removed from
+// the kernel) and stops the peers. Policies stay, so traffic between the
+// hosts stays blocked, never in clear.
+func (n *Node) Close(ctx context.Context) {
+	n.mu.Lock()
+	n.closed = true
+	peers := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		peers = append(peers, p)
+	}
+	n.mu.Unlock()
+	for _, p := range peers {
+		p.post(evClose{})
+	}
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Peers returns a snapshot of every peer, sorted by remote then local address.
+func (n *Node) Peers() []PeerInfo {
+	n.mu.Lock()
+	peers := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		peers = append(peers, p)
+	}
+	n.mu.Unlock()
+	out := make([]PeerInfo, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, p.info())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].Remote.Compare(out[j].Remote); c != 0 {
+			return c < 0
+		}
+		return out[i].Local.Less(out[j].Local)
+	})
+	return out
+}
+
+// randomBytes fills a fresh slice from the node's random source.
+func (n *Node) randomBytes(k int) []byte {
+	b := make([]byte, k)
+	if _, err := io.ReadFull(n.cfg.Rand, b); err != nil {
+		panic("ike: random source failed: " + err.Error())
+	}
+	return b
+}
+
+// initialContact reports whether this is the first IKE SA this process sets
+// up with remote, and records that it is no longer.
+func (n *Node) initialContact(remote netip.Addr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.firstSent[remote] {
+		return false
+	}
+	n.firstSent[remote] = true
+	return true
+}

@@ -1,0 +1,423 @@
+package ike
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"metro/auth"
+	"metro/ike/ikecrypto"
+	"metro/ike/wire"
+	"metro/xfrm"
+)
+
+// memNet delivers datagrams between nodes in memory. drop, when set,
+// decides per datagram whether it is lost.
+type memNet struct {
+	mu    sync.Mutex
+	nodes map[netip.Addr]*Node
+	drop  func(b []byte, from, to netip.AddrPort) bool
+	delay func() time.Duration
+	sent  []sentMsg
+}
+
+type sentMsg struct {
+	from, to netip.AddrPort
+	b        []byte
+}
+
+func (n *memNet) Send(b []byte, local, remote netip.AddrPort) error {
+	n.mu.Lock()
+	dst := n.nodes[remote.Addr()]
+	drop := n.drop != nil && n.drop(b, local, remote)
+	var delay time.Duration
+	if n.delay != nil {
+		delay = n.delay()
+	}
+	n.sent = append(n.sent, sentMsg{local, remote, append([]byte(nil), b...)})
+	n.mu.Unlock()
+	if dst == nil || drop {
+		return nil
+	}
+	c := append([]byte(nil), b...)
+	go func() {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		dst.Receive(c, remote, local)
+	}()
+	return nil
+}
+
+func (n *memNet) messages() []sentMsg {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]sentMsg(nil), n.sent...)
+}
+
+type testHost struct {
+	addr   netip.Addr
+	node   *Node
+	kernel *xfrm.Memory
+	logs   *bytes.Buffer
+	mu     *sync.Mutex
+}
+
+func (h *testHost) log() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.logs.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func newHost(t *testing.T, net *memNet, addr string, cfg Config) *testHost {
+	t.Helper()
+	h := &testHost{addr: netip.MustParseAddr(addr), logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	log := slog.New(slog.NewTextHandler(lockedWriter{h.mu, h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.kernel = xfrm.NewMemory(log)
+	cfg.Log = log.With("host", addr)
+	cfg.Kernel = h.kernel
+	cfg.Transport = net
+	h.node = NewNode(cfg)
+	net.mu.Lock()
+	if net.nodes == nil {
+		net.nodes = map[netip.Addr]*Node{}
+	}
+	net.nodes[h.addr] = h.node
+	net.mu.Unlock()
+	return h
+}
+
+func connect(t *testing.T, ctx context.Context, a, b *testHost, keyA, keyB string) {
+	t.Helper()
+	if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, PSK: auth.Secret(keyA), Reqid: xfrm.ReqidBase + 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.node.AddPeer(ctx, PeerConfig{Local: b.addr, Remote: a.addr, PSK: auth.Secret(keyB), Reqid: xfrm.ReqidBase + 7}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkPaired asserts that every outbound state of one host has the
+// matching inbound state, with the same key, on the other.
+func checkPaired(t *testing.T, a, b *testHost) {
+	t.Helper()
+	as, _ := a.kernel.SAs()
+	bs, _ := b.kernel.SAs()
+	if len(as) == 0 || len(as) != len(bs) {
+		t.Fatalf("host a has %d states, host b %d", len(as), len(bs))
+	}
+	for _, x := range as {
+		found := false
+		for _, y := range bs {
+			if x.SPI == y.SPI && x.Src == y.Src && x.Dst == y.Dst {
+				found = true
+				if x.AEAD == nil || y.AEAD == nil || !bytes.Equal(x.AEAD.Key, y.AEAD.Key) || x.AEAD.Name != y.AEAD.Name {
+					t.Errorf("state %08x %s->%s: keys or algorithms differ between the hosts", x.SPI, x.Src, x.Dst)
+				}
+				in := x
+				if x.Dst == b.addr {
+					in = y
+				}
+				if in.ReplayWindow == 0 {
+					t.Errorf("inbound state %08x has no replay window", in.SPI)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("state %08x %s->%s of host a has no counterpart on host b", x.SPI, x.Src, x.Dst)
+		}
+	}
+}
+
+// finish stops the hosts and lets datagrams still in flight drain, so the
+// synctest bubble ends with no goroutine left.
+func finish(cancel context.CancelFunc, hosts ...*testHost) {
+	cancel()
+	for _, h := range hosts {
+		h.node.Close(context.Background())
+	}
+	time.Sleep(time.Second)
+	synctest.Wait()
+}
+
+func waitState(t *testing.T, h *testHost, want string) PeerInfo {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		ps := h.node.Peers()
+		if len(ps) == 1 && ps[0].State == want {
+			return ps[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ps := h.node.Peers()
+	t.Fatalf("host %s: peer never reached %q: %+v\nlog:\n%s", h.addr, want, ps, h.log())
+	return PeerInfo{}
+}
+
+func TestEstablishIPv4AndIPv6(t *testing.T) {
+	for _, pair := range [][2]string{{"10.0.0.1", "10.0.0.2"}, {"fd00::1", "fd00::2"}} {
+		t.Run(pair[0], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				net := &memNet{}
+				a := newHost(t, net, pair[0], Config{})
+				b := newHost(t, net, pair[1], Config{})
+				connect(t, ctx, a, b, "secret", "secret")
+				waitState(t, a, StateEstablished)
+				waitState(t, b, StateEstablished)
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				pa, pb := a.node.Peers()[0], b.node.Peers()[0]
+				checkPaired(t, a, b)
+				if pa.IKE == nil || pb.IKE == nil || pa.IKE.SPIi != pb.IKE.SPIi || pa.IKE.SPIr != pb.IKE.SPIr {
+					t.Fatalf("IKE SAs differ: %+v / %+v", pa.IKE, pb.IKE)
+				}
+				if pa.IKE.KE != "x25519" || !strings.Contains(pa.IKE.Encr, "gcm") {
+					t.Errorf("negotiated %s/%s, want AES-GCM with x25519 by default", pa.IKE.Encr, pa.IKE.KE)
+				}
+				if len(pa.Children) != 1 || pa.Children[0].SPIIn != pb.Children[0].SPIOut {
+					t.Fatalf("children do not match: %+v / %+v", pa.Children, pb.Children)
+				}
+				pols, _ := a.kernel.Policies()
+				wantPols := 2
+				if a.addr.Is6() {
+					wantPols += 10 // ND bypass, 5 types in two directions
+				}
+				if len(pols) != wantPols {
+					t.Errorf("host a has %d policies, want %d: %+v", len(pols), wantPols, pols)
+				}
+				// Orderly stop: states go, policies stay (fail closed).
+				stop, c2 := context.WithTimeout(context.Background(), 10*time.Second)
+				defer c2()
+				a.node.Close(stop)
+				synctest.Wait()
+				if as, _ := a.kernel.SAs(); len(as) != 0 {
+					t.Errorf("after Close host a still has %d states", len(as))
+				}
+				if pols, _ := a.kernel.Policies(); len(pols) != wantPols {
+					t.Errorf("after Close host a has %d policies, want %d kept", len(pols), wantPols)
+				}
+				// b got the DELETE and removed its states too.
+				deadline := time.Now().Add(10 * time.Second)
+				for time.Now().Before(deadline) {
+					if bs, _ := b.kernel.SAs(); len(bs) == 0 {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if bs, _ := b.kernel.SAs(); len(bs) != 0 {
+					t.Errorf("host b kept %d states after the peer's DELETE", len(bs))
+				}
+				cancel()
+				b.node.Close(stop)
+			})
+		})
+	}
+}
+
+func TestWrongKeyFailsOnBothSides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "secret-a", "secret-b")
+		pa := waitState(t, a, StateFailed)
+		pb := waitState(t, b, StateFailed)
+		for _, p := range []PeerInfo{pa, pb} {
+			if !strings.Contains(p.LastError, "authentication failed") {
+				t.Errorf("peer %s: last error %q, want authentication failed", p.Remote, p.LastError)
+			}
+		}
+		for _, h := range []*testHost{a, b} {
+			if sas, _ := h.kernel.SAs(); len(sas) != 0 {
+				t.Errorf("host %s installed %d states with a wrong key", h.addr, len(sas))
+			}
+			if !strings.Contains(h.log(), "authentication failed") {
+				t.Errorf("host %s log does not say authentication failed:\n%s", h.addr, h.log())
+			}
+			if strings.Contains(h.log(), "secret-a") || strings.Contains(h.log(), "secret-b") {
+				t.Errorf("host %s logged a key", h.addr)
+			}
+		}
+		finish(cancel, a, b)
+	})
+}
+
+func TestRetransmissionAndResponseCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		// Lose the first response of each exchange: the initiator must
+		// retransmit and the responder answer from its cache (IKE_AUTH)
+		// or anew (IKE_SA_INIT) with the same result.
+		lost := map[wire.ExchangeType]bool{}
+		net.drop = func(b []byte, from, to netip.AddrPort) bool {
+			h, err := wire.ParseHeader(b)
+			if err != nil || !h.IsResponse() || lost[h.Exchange] {
+				return false
+			}
+			lost[h.Exchange] = true
+			return true
+		}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		if !lost[wire.IKE_SA_INIT] || !lost[wire.IKE_AUTH] {
+			t.Fatalf("test did not lose both responses: %v", lost)
+		}
+		logs := a.log() + b.log()
+		if !strings.Contains(logs, "retransmitting") {
+			t.Errorf("initiator did not retransmit:\n%s", logs)
+		}
+		if !strings.Contains(logs, "resending cached response") {
+			t.Errorf("responder did not answer from its cache:\n%s", logs)
+		}
+		synctest.Wait()
+		checkPaired(t, a, b)
+		finish(cancel, a, b)
+	})
+}
+
+func TestInvalidKEPayloadRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		onlyModp, err := ikecrypto.ParseProposals("aes256gcm16-prfsha256-modp2048", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a has the higher address, so its initiation wins the crossing
+		// and meets b's narrower choice.
+		a := newHost(t, net, "10.0.0.2", Config{})
+		b := newHost(t, net, "10.0.0.1", Config{IKEProposals: onlyModp})
+		connect(t, ctx, a, b, "k", "k")
+		pa := waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		if pa.IKE.KE != "modp2048" {
+			t.Errorf("negotiated %s, want modp2048", pa.IKE.KE)
+		}
+		if !strings.Contains(b.log(), "INVALID_KE_PAYLOAD") || !strings.Contains(a.log(), "retrying") {
+			t.Errorf("no INVALID_KE_PAYLOAD round trip in the logs")
+		}
+		checkPaired(t, a, b)
+		finish(cancel, a, b)
+	})
+}
+
+func TestNoProposalChosen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		p1, _ := ikecrypto.ParseProposals("aes256gcm16-prfsha256-x25519", false)
+		p2, _ := ikecrypto.ParseProposals("aes128gcm16-prfsha512-ecp256", false)
+		a := newHost(t, net, "10.0.0.1", Config{IKEProposals: p1})
+		b := newHost(t, net, "10.0.0.2", Config{IKEProposals: p2})
+		connect(t, ctx, a, b, "k", "k")
+		pa := waitState(t, a, StateFailed)
+		if !strings.Contains(pa.LastError, "NO_PROPOSAL_CHOSEN") {
+			t.Errorf("last error %q, want NO_PROPOSAL_CHOSEN", pa.LastError)
+		}
+		if !strings.Contains(b.log(), "aes256gcm16") || !strings.Contains(b.log(), "aes128gcm16") {
+			t.Errorf("responder log does not show both sides' proposals:\n%s", b.log())
+		}
+		finish(cancel, a, b)
+	})
+}
+
+func TestUnknownPeerGetsNoState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{}) // b knows no peers
+		if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+			t.Fatal(err)
+		}
+		pa := waitState(t, a, StateFailed)
+		if !strings.Contains(pa.LastError, "NO_PROPOSAL_CHOSEN") {
+			t.Errorf("last error %q", pa.LastError)
+		}
+		if n := strings.Count(b.log(), "not a configured peer"); n != 1 {
+			t.Errorf("unknown peer logged %d times, want once:\n%s", n, b.log())
+		}
+		if len(b.node.Peers()) != 0 {
+			t.Errorf("b keeps peer state for an unknown address")
+		}
+		finish(cancel, a, b)
+	})
+}
+
+// TestCrossedInitiation starts both hosts at nearly the same moment, many
+// times with small random offsets: each time exactly one IKE SA and one
+// ESP pair must remain, the same on both sides.
+func TestCrossedInitiation(t *testing.T) {
+	for i := range 30 {
+		offset := time.Duration(mrand.IntN(3000)) * time.Microsecond
+		if i%2 == 1 {
+			offset = -offset
+		}
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			net := &memNet{}
+			// Random network delay per datagram, so that messages cross.
+			net.delay = func() time.Duration { return time.Duration(mrand.IntN(2000)) * time.Microsecond }
+			a := newHost(t, net, "10.0.0.1", Config{})
+			b := newHost(t, net, "10.0.0.2", Config{})
+			first, second := a, b
+			if offset < 0 {
+				first, second, offset = b, a, -offset
+			}
+			if err := first.node.AddPeer(ctx, PeerConfig{Local: first.addr, Remote: second.addr, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(offset)
+			if err := second.node.AddPeer(ctx, PeerConfig{Local: second.addr, Remote: first.addr, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+				t.Fatal(err)
+			}
+			pa := waitState(t, a, StateEstablished)
+			pb := waitState(t, b, StateEstablished)
+			time.Sleep(10 * time.Second) // let any loser be deleted
+			synctest.Wait()
+			pa, pb = a.node.Peers()[0], b.node.Peers()[0]
+			if pa.IKE == nil || pb.IKE == nil || pa.IKE.SPIi != pb.IKE.SPIi || pa.IKE.SPIr != pb.IKE.SPIr {
+				t.Fatalf("run %d (offset %v): hosts chose different IKE SAs: %+v / %+v", i, offset, pa.IKE, pb.IKE)
+			}
+			as, _ := a.kernel.SAs()
+			bs, _ := b.kernel.SAs()
+			if len(as) != 2 || len(bs) != 2 {
+				t.Fatalf("run %d (offset %v): %d states on a, %d on b, want one pair each", i, offset, len(as), len(bs))
+			}
+			checkPaired(t, a, b)
+			finish(cancel, a, b)
+		})
+	}
+}

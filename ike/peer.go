@@ -1,0 +1,425 @@
+package ike
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"metro/ike/wire"
+)
+
+// Peer states as shown by metroctl status.
+const (
+	StateConnecting  = "connecting"
+	StateEstablished = "established"
+	StateFailed      = "failed"
+)
+
+// Events in a peer's queue. Everything that touches a peer's SAs goes
+// through this one queue, so two messages of one SA are never handled at
+// the same time.
+type (
+	evPacket struct {
+		msg  *wire.Message
+		from netip.AddrPort
+	}
+	evTimer struct {
+		sa  *ikeSA
+		gen uint64
+	}
+	evInitiate struct{}
+	evClose    struct{}
+)
+
+var (
+	errClosing    = errors.New("shutting down")
+	errSuperseded = errors.New("the peer's simultaneous initiation takes precedence")
+)
+
+// peer owns the IKE SAs with one remote address.
+type peer struct {
+	n      *Node
+	cfg    PeerConfig
+	log    *slog.Logger
+	local  netip.AddrPort
+	remote netip.AddrPort
+	events chan any
+
+	sas     map[uint64]*ikeSA // by our SPI
+	current *ikeSA            // the established SA whose child carries traffic
+
+	timerGen   uint64
+	failures   int
+	retry      *time.Timer
+	closing    bool
+	initiating bool
+	superseded bool // a crossed IKE_SA_INIT from the peer replaces our initiation
+
+	mu   sync.Mutex // guards snap
+	snap PeerInfo
+}
+
+func newPeer(n *Node, pc PeerConfig) *peer {
+	p := &peer{
+		n:      n,
+		cfg:    pc,
+		log:    n.log.With("peer", pc.Remote.String()),
+		local:  netip.AddrPortFrom(pc.Local, n.cfg.Port),
+		remote: netip.AddrPortFrom(pc.Remote, n.cfg.Port),
+		events: make(chan any, 64),
+		sas:    map[uint64]*ikeSA{},
+	}
+	p.snap = PeerInfo{Local: pc.Local, Remote: pc.Remote, State: StateConnecting, Since: time.Now()}
+	return p
+}
+
+// post queues an event without blocking; a full queue drops (IKE
+// retransmits, and timers re-arm).
+func (p *peer) post(ev any) {
+	if _, ok := ev.(evClose); ok {
+		p.events <- ev // must not be lost
+		return
+	}
+	select {
+	case p.events <- ev:
+	default:
+		p.log.Debug("event queue full, dropping event")
+	}
+}
+
+// run is the peer's goroutine.
+func (p *peer) run(ctx context.Context) {
+	defer p.stopRetry()
+	for {
+		select {
+		case <-ctx.Done():
+			p.shutdown()
+			return
+		case ev := <-p.events:
+			if p.dispatch(ctx, ev) {
+				return
+			}
+		}
+	}
+}
+
+// dispatch handles one event outside an exchange; it returns true when the
+// peer is finished.
+func (p *peer) dispatch(ctx context.Context, ev any) bool {
+	switch ev := ev.(type) {
+	case evClose:
+		p.shutdown()
+		return true
+	case evInitiate:
+		if p.current != nil || p.closing {
+			return false
+		}
+		if p.halfOpen() {
+			// The peer is setting up an SA with us right now; give it
+			// time before starting a second one.
+			p.scheduleInitiate(p.n.cfg.RetransmitBase * 2)
+			return false
+		}
+		err := p.initiate(ctx)
+		if errors.Is(err, errClosing) {
+			p.shutdown()
+			return true
+		}
+		if errors.Is(err, errSuperseded) {
+			p.log.Debug("crossed initiation: continuing as responder")
+			return false
+		}
+		if err != nil {
+			p.fail(err)
+		}
+	case evPacket:
+		p.handlePacket(ev)
+	case evTimer:
+		// A stale retransmission timer of an exchange that finished.
+	case evHalfOpen:
+		p.expireHalfOpen(ev.sa)
+	}
+	return false
+}
+
+// halfOpen reports whether the peer has an IKE SA with us in progress.
+func (p *peer) halfOpen() bool {
+	for _, sa := range p.sas {
+		if !sa.initiator && sa.established.IsZero() && !sa.deleted {
+			return true
+		}
+	}
+	return false
+}
+
+// expireHalfOpen removes a responder SA whose IKE_AUTH never came.
+func (p *peer) expireHalfOpen(sa *ikeSA) {
+	if sa.established.IsZero() && !sa.deleted && p.sas[sa.ourSPI()] == sa {
+		p.log.Debug("half-open IKE SA timed out", "spi_i", fmt.Sprintf("%016x", sa.spiI))
+		p.removeSA(sa, "half-open timeout")
+		if p.current == nil && !p.closing {
+			p.scheduleInitiate(0)
+		}
+	}
+}
+
+// fail records a failed negotiation and schedules another attempt with
+// exponential backoff.
+func (p *peer) fail(err error) {
+	p.failures++
+	d := p.n.cfg.RetryMin << min(p.failures-1, 10)
+	if d > p.n.cfg.RetryMax || d <= 0 {
+		d = p.n.cfg.RetryMax
+	}
+	p.log.Warn("negotiation failed", "err", err, "retry_in", d)
+	p.setState(StateFailed, err.Error())
+	p.scheduleInitiate(d)
+}
+
+func (p *peer) scheduleInitiate(d time.Duration) {
+	p.stopRetry()
+	p.retry = time.AfterFunc(d, func() { p.post(evInitiate{}) })
+}
+
+func (p *peer) stopRetry() {
+	if p.retry != nil {
+		p.retry.Stop()
+		p.retry = nil
+	}
+}
+
+// send transmits a datagram to the peer.
+func (p *peer) send(b []byte) {
+	if err := p.n.cfg.Transport.Send(b, p.local, p.remote); err != nil {
+		p.log.Debug("send failed", "err", err)
+	}
+}
+
+// exchange sends a request and waits for its response, retransmitting with
+// exponential backoff (RFC 7296 2.1). Requests the peer sends meanwhile are
+// answered. The returned message is decrypted when the SA has keys; its
+// payloads are the inner ones.
+func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.ExchangeType) ([]wire.Payload, *wire.Message, error) {
+	id := sa.nextID
+	p.send(req)
+	timeout := p.n.cfg.RetransmitBase
+	tries := 0
+	p.timerGen++
+	gen := p.timerGen
+	t := time.AfterFunc(timeout, func() { p.post(evTimer{sa: sa, gen: gen}) })
+	defer t.Stop()
+	for {
+		var ev any
+		select {
+		case <-ctx.Done():
+			return nil, nil, errClosing
+		case ev = <-p.events:
+		}
+		switch ev := ev.(type) {
+		case evClose:
+			p.closing = true
+			return nil, nil, errClosing
+		case evInitiate:
+			// Already negotiating.
+		case evHalfOpen:
+			p.expireHalfOpen(ev.sa)
+		case evTimer:
+			if ev.sa != sa || ev.gen != gen {
+				continue
+			}
+			if tries >= p.n.cfg.RetransmitTries {
+				return nil, nil, fmt.Errorf("no answer to %s after %d retransmissions", exchangeName(ex), tries)
+			}
+			tries++
+			timeout *= 2
+			p.log.Debug("retransmitting", "exchange", exchangeName(ex), "try", tries)
+			p.send(req)
+			p.timerGen++
+			gen = p.timerGen
+			t.Stop()
+			t = time.AfterFunc(timeout, func() { p.post(evTimer{sa: sa, gen: gen}) })
+		case evPacket:
+			h := ev.msg.Header
+			if !h.IsResponse() {
+				p.handlePacket(ev)
+				if p.superseded && sa.established.IsZero() {
+					return nil, nil, errSuperseded
+				}
+				continue
+			}
+			if h.SPIi != sa.spiI || h.MessageID != id || h.Exchange != ex || h.IsInitiator() == sa.initiator {
+				p.handlePacket(ev)
+				continue
+			}
+			if sa.in == nil {
+				return ev.msg.Payloads, ev.msg, nil
+			}
+			inner, err := p.open(sa, ev.msg)
+			if err != nil {
+				p.log.Debug("dropping response that does not decrypt", "err", err)
+				continue
+			}
+			sa.nextID++
+			return inner, ev.msg, nil
+		}
+	}
+}
+
+// open decrypts a protected message of sa and checks its payloads.
+func (p *peer) open(sa *ikeSA, m *wire.Message) ([]wire.Payload, error) {
+	if len(m.Payloads) == 0 {
+		return nil, errors.New("no encrypted payload")
+	}
+	if _, ok := m.Payloads[len(m.Payloads)-1].(*wire.Encrypted); !ok {
+		return nil, errors.New("message is not encrypted")
+	}
+	return m.Open(sa.in)
+}
+
+// handlePacket handles a datagram outside of (or interleaved with) our own
+// exchanges: requests from the peer, and stray responses.
+func (p *peer) handlePacket(ev evPacket) {
+	h := ev.msg.Header
+	if h.IsResponse() {
+		p.log.Debug("dropping unexpected response", "exchange", exchangeName(h.Exchange), "msgid", h.MessageID)
+		return
+	}
+	if h.Exchange == wire.IKE_SA_INIT {
+		p.respondInit(ev)
+		return
+	}
+	// The initiator flag names the original initiator: when the sender is
+	// it, our SPI is SPIr, else SPIi.
+	our := h.SPIi
+	if h.IsInitiator() {
+		our = h.SPIr
+	}
+	sa := p.sas[our]
+	if sa == nil || sa.spiI != h.SPIi || sa.spiR != h.SPIr || sa.initiator == h.IsInitiator() {
+		p.log.Debug("request for an unknown IKE SA", "exchange", exchangeName(h.Exchange),
+			"spi_i", fmt.Sprintf("%016x", h.SPIi), "spi_r", fmt.Sprintf("%016x", h.SPIr))
+		return
+	}
+	switch {
+	case h.MessageID+1 == sa.expectID && sa.lastResp != nil:
+		p.log.Debug("retransmitted request, resending cached response", "msgid", h.MessageID)
+		p.send(sa.lastResp)
+		return
+	case h.MessageID != sa.expectID:
+		p.log.Debug("request with unexpected message ID", "msgid", h.MessageID, "want", sa.expectID)
+		return
+	}
+	if sa.in == nil {
+		return
+	}
+	inner, err := p.open(sa, ev.msg)
+	if err != nil {
+		p.log.Debug("dropping request that does not decrypt", "err", err)
+		return
+	}
+	if unsupportedCritical(inner) != nil {
+		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD,
+			Data: []byte{byte(unsupportedCritical(inner).PayloadType)}}})
+		return
+	}
+	switch h.Exchange {
+	case wire.IKE_AUTH:
+		p.respondAuth(sa, ev, inner)
+	case wire.INFORMATIONAL:
+		p.respondInformational(sa, h, inner)
+	case wire.CREATE_CHILD_SA:
+		// Rekeying is not supported yet: refuse politely (RFC 7296 1.3).
+		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.NO_ADDITIONAL_SAS}})
+	default:
+		p.log.Debug("ignoring request of unknown exchange type", "exchange", h.Exchange)
+	}
+}
+
+// reply sends an encrypted response to request h of sa and caches it for
+// retransmitted requests.
+func (p *peer) reply(sa *ikeSA, h wire.Header, payloads []wire.Payload) {
+	b := wire.Seal(sa.header(h.Exchange, h.MessageID, true), payloads, sa.out)
+	sa.lastResp = b
+	sa.expectID = h.MessageID + 1
+	p.send(b)
+}
+
+// unsupportedCritical returns the first payload we do not understand whose
+// critical bit is set (RFC 7296 2.5).
+func unsupportedCritical(ps []wire.Payload) *wire.Unknown {
+	for _, pl := range ps {
+		if u, ok := pl.(*wire.Unknown); ok && u.Critical {
+			return u
+		}
+	}
+	return nil
+}
+
+// shutdown deletes every IKE SA: a DELETE goes to the peer (one try, no
+// waiting for the answer) and the child states leave the kernel. Policies
+// stay.
+func (p *peer) shutdown() {
+	p.closing = true
+	p.stopRetry()
+	for _, sa := range p.sas {
+		if sa.out != nil && !sa.deleted && !sa.established.IsZero() {
+			req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
+				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, sa.out)
+			sa.nextID++
+			p.send(req)
+		}
+		p.removeSA(sa, "shutting down")
+	}
+	p.setState(StateConnecting, "")
+}
+
+// removeSA forgets an IKE SA and removes its child states from the kernel.
+func (p *peer) removeSA(sa *ikeSA, why string) {
+	sa.deleted = true
+	if sa.child != nil {
+		p.removeChild(sa.child)
+		sa.child = nil
+	}
+	delete(p.sas, sa.ourSPI())
+	if p.current == sa {
+		p.current = nil
+		p.log.Info("IKE SA removed", "reason", why, "spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
+		// Another established SA may take over.
+		for _, o := range p.sas {
+			if !o.established.IsZero() && o.child != nil {
+				p.current = o
+				break
+			}
+		}
+	}
+	p.publish()
+}
+
+// newSPI returns a fresh non-zero IKE SPI not in use with this peer.
+func (p *peer) newSPI() uint64 {
+	for {
+		s := binary.BigEndian.Uint64(p.n.randomBytes(8))
+		if s != 0 && p.sas[s] == nil {
+			return s
+		}
+	}
+}
+
+func exchangeName(ex wire.ExchangeType) string {
+	switch ex {
+	case wire.IKE_SA_INIT:
+		return "IKE_SA_INIT"
+	case wire.IKE_AUTH:
+		return "IKE_AUTH"
+	case wire.CREATE_CHILD_SA:
+		return "CREATE_CHILD_SA"
+	case wire.INFORMATIONAL:
+		return "INFORMATIONAL"
+	}
+	return fmt.Sprintf("exchange %d", ex)
+}

@@ -1,0 +1,134 @@
+package ike
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"metro/ike/ikecrypto"
+	"metro/ike/wire"
+)
+
+// ikeSA is one IKE SA with a peer. It is touched only by its peer's goroutine.
+type ikeSA struct {
+	initiator  bool
+	spiI, spiR uint64
+	suite      suite
+	keys       ikecrypto.IKEKeys
+	ni, nr     []byte
+
+	// Ciphers for the SK payload: out protects what we send, in what we receive.
+	out, in wire.Cipher
+
+	// Message IDs (RFC 7296 2.2): nextID is our next request, expectID the
+	// peer's next request. lastResp caches our answer to expectID-1.
+	nextID   uint32
+	expectID uint32
+	lastResp []byte
+
+	// The IKE_SA_INIT messages, signed in AUTH (RFC 7296 2.15).
+	initReq, initResp []byte
+
+	established time.Time
+	child       *childSA
+	deleted     bool
+}
+
+// ourSPI is the SPI this side chose.
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+// header returns a header for a message of this SA; response sets the
+// response flag, the initiator flag follows our role.
+func (sa *ikeSA) header(ex wire.ExchangeType, id uint32, response bool) wire.Header {
+	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Version: 0x20, Exchange: ex, MessageID: id}
+	if sa.initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	return h
+}
+
+// deriveKeys computes SKEYSEED and the IKE SA keys and sets up the SK
+// ciphers for our role.
+func (sa *ikeSA) deriveKeys(gir []byte) error {
+	s := sa.suite
+	sa.keys = ikecrypto.DeriveIKEKeys(s.PRF, s.Encr, s.Integ, sa.ni, sa.nr, gir, sa.spiI, sa.spiR)
+	ci, err := s.Encr.NewIKECipher(sa.keys.SKei, s.Integ, sa.keys.SKai)
+	if err != nil {
+		return err
+	}
+	cr, err := s.Encr.NewIKECipher(sa.keys.SKer, s.Integ, sa.keys.SKar)
+	if err != nil {
+		return err
+	}
+	if sa.initiator {
+		sa.out, sa.in = ci, cr
+	} else {
+		sa.out, sa.in = cr, ci
+	}
+	return nil
+}
+
+// childSA is the ESP SA pair of an IKE SA, in transport mode between the
+// two host addresses.
+type childSA struct {
+	spiIn, spiOut uint32
+	suite         suite
+	reqid         uint32
+	established   time.Time
+	installed     bool
+}
+
+// idFor returns the ID payload naming an IP address (the PSK identity).
+func idFor(kind wire.PayloadType, a netip.Addr) *wire.ID {
+	if a.Is4() {
+		b := a.As4()
+		return &wire.ID{Kind: kind, IDType: wire.ID_IPV4_ADDR, Data: b[:]}
+	}
+	b := a.As16()
+	return &wire.ID{Kind: kind, IDType: wire.ID_IPV6_ADDR, Data: b[:]}
+}
+
+// idAddr returns the address an ID payload names, if it names one.
+func idAddr(id *wire.ID) (netip.Addr, bool) {
+	switch id.IDType {
+	case wire.ID_IPV4_ADDR, wire.ID_IPV6_ADDR:
+		a, ok := netip.AddrFromSlice(id.Data)
+		return a.Unmap(), ok
+	}
+	return netip.Addr{}, false
+}
+
+// hostSelector is a traffic selector covering exactly one address, all
+// protocols and ports.
+func hostSelector(a netip.Addr) wire.Selector {
+	t := wire.TS_IPV4_ADDR_RANGE
+	if a.Is6() {
+		t = wire.TS_IPV6_ADDR_RANGE
+	}
+	return wire.Selector{Type: t, StartPort: 0, EndPort: 0xffff, Start: a, End: a}
+}
+
+// coversHost reports whether one of the selectors covers all traffic of
+// address a (the host pair is what we protect; narrower selectors would
+// leave traffic between the hosts unprotected by this SA).
+func coversHost(ts *wire.TS, a netip.Addr) bool {
+	for _, s := range ts.Selectors {
+		if s.IPProto != 0 || s.StartPort != 0 || s.EndPort != 0xffff {
+			continue
+		}
+		if s.Start.Unmap().Compare(a) <= 0 && a.Compare(s.End.Unmap()) <= 0 && s.Start.Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+func spiBytes(spi uint32) []byte { return binary.BigEndian.AppendUint32(nil, spi) }
