@@ -1,0 +1,98 @@
+// Command metrod is the metro IKEv2/IPsec daemon: it protects all traffic
+// between this server and its peers with ESP in transport mode.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"metro/control"
+	"metro/daemon"
+	"metro/policy"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("metrod", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configFile = fs.String("config", "/etc/metro/config.env", "configuration `file` of KEY=VALUE lines")
+		debug      = fs.Bool("debug", false, "log debug messages (metrod always runs in the foreground)")
+		socket     = fs.String("socket", control.DefaultSocket, "control socket `path`")
+		backend    = fs.String("kernel", "netlink", "kernel backend: netlink, or memory (installs nothing: benchmarks and dry runs)")
+		credsDir   = fs.String("creds-dir", "", "credentials `directory` (overrides METRO_CREDS_DIR)")
+		ikePort    = fs.String("ike-port", "", "IKE `port` (overrides METRO_ISAKMP_IKE_PORT)")
+		hostname   = fs.String("hostname", "", "this server's `name` (overrides METRO_PARENT_HOSTNAME)")
+		showVer    = fs.Bool("version", false, "print the version and exit")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: metrod [flags]\n\nmetrod negotiates IKEv2 with every peer found in the credentials directory\nand protects traffic to them with ESP in transport mode.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "metrod: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *showVer {
+		fmt.Fprintln(os.Stdout, "metrod", version)
+		return 0
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" {
+			explicit = true
+		}
+	})
+	flags := map[string]string{}
+	if *credsDir != "" {
+		flags["METRO_CREDS_DIR"] = *credsDir
+	}
+	if *ikePort != "" {
+		flags["METRO_ISAKMP_IKE_PORT"] = *ikePort
+	}
+	if *hostname != "" {
+		flags["METRO_PARENT_HOSTNAME"] = *hostname
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err := daemon.Run(ctx, daemon.Options{
+		Load: policy.LoadOptions{
+			ConfigFile: *configFile, ConfigExplicit: explicit,
+			Environ: os.Environ(), Flags: flags,
+		},
+		Socket:  *socket,
+		Backend: *backend,
+		Version: version,
+		Log:     log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "metrod: %v\n", err)
+		return 1
+	}
+	return 0
+}

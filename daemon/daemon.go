@@ -1,0 +1,279 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"metro/auth"
+	"metro/control"
+	"metro/ike"
+	"metro/ike/ikecrypto"
+	"metro/policy"
+	"metro/xfrm"
+)
+
+// Options configure one metrod run.
+type Options struct {
+	Load    policy.LoadOptions
+	Socket  string // control socket path
+	Backend string // "netlink" (default) or "memory"
+	Version string
+	Log     *slog.Logger
+	// Ready is called once metrod runs (for service managers); may be nil.
+	Ready func()
+}
+
+// ConfigError is a problem with the configuration or credentials, found
+// before anything was installed in the kernel.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// setup is everything read from configuration and credentials.
+type setup struct {
+	cfg     *policy.Config
+	ikeProp []ikecrypto.Proposal
+	espProp []ikecrypto.Proposal
+	locals  []netip.Addr
+	peers   []policy.Peer
+}
+
+// load reads and checks the whole configuration; it touches nothing.
+func load(o Options, log *slog.Logger) (*setup, error) {
+	cfg, warns, err := policy.Load(o.Load)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	for _, w := range warns {
+		log.Warn(w)
+	}
+	s := &setup{cfg: cfg}
+	if cfg.IKEProposals != "" {
+		if s.ikeProp, err = ikecrypto.ParseProposals(cfg.IKEProposals, false); err != nil {
+			return nil, &ConfigError{fmt.Errorf("METRO_IKE_PROPOSALS (%s): %w", cfg.Sources["METRO_IKE_PROPOSALS"], err)}
+		}
+	}
+	if cfg.ESPProposals != "" {
+		if s.espProp, err = ikecrypto.ParseProposals(cfg.ESPProposals, true); err != nil {
+			return nil, &ConfigError{fmt.Errorf("METRO_ESP_PROPOSALS (%s): %w", cfg.Sources["METRO_ESP_PROPOSALS"], err)}
+		}
+	}
+	if s.locals, err = policy.LocalAddrs(); err != nil {
+		return nil, fmt.Errorf("reading this host's addresses: %w", err)
+	}
+	psks, warns, err := auth.LoadPSKDir(cfg.CredsDir, s.locals)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	for _, w := range warns {
+		log.Warn(w)
+	}
+	s.peers = policy.PSKPeers(s.locals, psks)
+	if len(s.peers) == 0 {
+		log.Warn("no peers: no .psk file in the credentials directory lists one of this host's addresses",
+			"creds_dir", cfg.CredsDir, "local_addresses", addrList(s.locals))
+	}
+	return s, nil
+}
+
+// Run runs metrod until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s, err := load(o, log)
+	if err != nil {
+		return err
+	}
+
+	// The control socket comes first: a second metrod must fail before it
+	// touches the kernel.
+	if o.Socket == "" {
+		o.Socket = control.DefaultSocket
+	}
+	d := &daemon{log: log, opts: o, setup: s, since: time.Now()}
+	srv, err := control.Listen(o.Socket, d, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	switch o.Backend {
+	case "", "netlink":
+		d.backend = "netlink"
+		d.kernel, err = xfrm.NewNetlink(log)
+		if err != nil {
+			return fmt.Errorf("opening XFRM netlink: %w", err)
+		}
+	case "memory":
+		d.backend = "memory"
+		log.Warn("KERNEL BACKEND IS IN MEMORY: nothing is installed in the kernel, no traffic is protected (benchmark/dry-run mode)")
+		d.kernel = xfrm.NewMemory(log)
+	default:
+		return &ConfigError{fmt.Errorf("unknown kernel backend %q (want netlink or memory)", o.Backend)}
+	}
+	defer d.kernel.Close()
+
+	if err := d.takeOver(); err != nil {
+		return err
+	}
+
+	t := newUDPTransport(log)
+	defer t.close()
+	d.node = ike.NewNode(ike.Config{
+		Log:          log,
+		Kernel:       d.kernel,
+		Transport:    t,
+		Port:         s.cfg.IKEPort,
+		IKEProposals: s.ikeProp,
+		ESPProposals: s.espProp,
+	})
+	listening := map[netip.Addr]bool{}
+	for _, p := range s.peers {
+		if listening[p.Local] {
+			continue
+		}
+		if err := t.listen(p.Local, s.cfg.IKEPort, d.node.Receive); err != nil {
+			return err
+		}
+		listening[p.Local] = true
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, p := range s.peers {
+		pc := ike.PeerConfig{
+			Local: p.Local, Remote: p.Remote, PSK: p.PSK.Key, PSKSource: p.PSK.Path,
+			Reqid: xfrm.ReqidBase + 1 + uint32(i),
+		}
+		if err := d.node.AddPeer(runCtx, pc); err != nil {
+			return err
+		}
+	}
+	go func() {
+		if err := srv.Serve(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("control socket", "err", err)
+		}
+	}()
+	log.Info("metrod running", "version", o.Version, "peers", len(s.peers), "ike_port", s.cfg.IKEPort,
+		"local_addresses", addrList(s.locals), "control_socket", o.Socket)
+	if o.Ready != nil {
+		o.Ready()
+	}
+	<-ctx.Done()
+	log.Info("stopping: deleting IKE SAs and ESP states; policies stay, so traffic to peers is blocked until metrod runs again")
+	stopCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	d.node.Close(stopCtx)
+	return nil
+}
+
+type daemon struct {
+	log     *slog.Logger
+	opts    Options
+	setup   *setup
+	since   time.Time
+	backend string
+	kernel  xfrm.Kernel
+	node    *ike.Node
+}
+
+// takeOver removes what a previous metrod left behind: all of its states
+// (their IKE SAs died with it) and the policies of pairs that are no
+// longer configured. Policies of configured pairs are kept, so traffic
+// never passes in clear; they are updated when the peers are added.
+func (d *daemon) takeOver() error {
+	states, err := d.kernel.SAs()
+	if err != nil {
+		return fmt.Errorf("listing leftover ESP states: %w", err)
+	}
+	for _, st := range states {
+		if err := d.kernel.DeleteSA(st.Dst, st.SPI); err != nil {
+			return fmt.Errorf("removing leftover ESP state %08x: %w", st.SPI, err)
+		}
+	}
+	pols, err := d.kernel.Policies()
+	if err != nil {
+		return fmt.Errorf("listing leftover policies: %w", err)
+	}
+	want := map[[2]netip.Addr]bool{}
+	for _, p := range d.setup.peers {
+		want[[2]netip.Addr{p.Local, p.Remote}] = true
+		want[[2]netip.Addr{p.Remote, p.Local}] = true
+	}
+	removed := 0
+	for _, p := range pols {
+		if want[[2]netip.Addr{p.Src.Addr(), p.Dst.Addr()}] {
+			continue
+		}
+		if err := d.kernel.DeletePolicy(p); err != nil {
+			return fmt.Errorf("removing leftover policy %s -> %s: %w", p.Src, p.Dst, err)
+		}
+		removed++
+	}
+	if len(states) > 0 || removed > 0 {
+		d.log.Info("took over from a previous metrod", "states_removed", len(states), "policies_removed", removed)
+	}
+	return nil
+}
+
+// Status implements control.Handler.
+func (d *daemon) Status(ctx context.Context) (*control.Status, error) {
+	st := &control.Status{
+		Version: d.opts.Version, PID: os.Getpid(), Since: d.since, Backend: d.backend,
+		Local: strings.Fields(addrList(d.setup.locals)),
+	}
+	if d.node == nil {
+		return st, nil
+	}
+	for _, p := range d.node.Peers() {
+		ps := control.PeerStatus{
+			Remote: p.Remote.String(), Local: p.Local.String(), Auth: "psk",
+			State: p.State, LastError: p.LastError, Since: p.Since,
+		}
+		if p.IKE != nil {
+			ps.Initiator = p.IKE.Initiator
+			ps.IKE = &control.IKESAStatus{
+				SPIi: fmt.Sprintf("%016x", p.IKE.SPIi), SPIr: fmt.Sprintf("%016x", p.IKE.SPIr),
+				Encr: p.IKE.Encr, PRF: p.IKE.PRF, Integ: p.IKE.Integ, KE: p.IKE.KE,
+				Established: p.IKE.Established,
+			}
+		}
+		for _, c := range p.Children {
+			cs := control.ChildStatus{
+				SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut),
+				Encr: c.Encr, Integ: c.Integ, KE: c.KE, Mode: "transport", Reqid: c.Reqid,
+				Established: c.Established,
+			}
+			if in, err := d.kernel.SAStats(p.Local, c.SPIIn); err == nil {
+				cs.BytesIn, cs.PacketsIn = in.Bytes, in.Packets
+			}
+			if out, err := d.kernel.SAStats(p.Remote, c.SPIOut); err == nil {
+				cs.BytesOut, cs.PacketsOut = out.Bytes, out.Packets
+			}
+			ps.Children = append(ps.Children, cs)
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st, nil
+}
+
+// Command implements control.Handler.
+func (d *daemon) Command(ctx context.Context, name string, args map[string]string) (string, error) {
+	return "", fmt.Errorf("unknown command %q", name)
+}
+
+func addrList(as []netip.Addr) string {
+	ss := make([]string, len(as))
+	for i, a := range as {
+		ss[i] = a.String()
+	}
+	return strings.Join(ss, " ")
+}
