@@ -40,14 +40,6 @@ func BypassSocket(c syscall.RawConn, v6 bool) error {
 	return serr
 }
 
-// encodeSocketBypass builds the xfrm_userpolicy_info of a socket bypass
-// policy: empty selector (prefix lengths 0, any protocol) of the socket's
-// family (the kernel rejects AF_UNSPEC), unlimited lifetimes, action
-// ALLOW, no templates.
-func encodeSocketBypass(fam uint16, dir uint8) []byte {
-	return encodeUserpolicyInfo(selector{Family: fam}, dir, xfrmPolicyAllow, 0)
-}
-
 func optName(v6 bool) string {
 	if v6 {
 		return "IPV6_XFRM_POLICY"

@@ -590,3 +590,79 @@ func netlinkMessages(b []byte, f func(typ, flags uint16, payload []byte) error) 
 	}
 	return nil
 }
+
+// kernelDir maps a Dir to the kernel's XFRM_POLICY_* direction.
+func kernelDir(d Dir) uint8 {
+	switch d {
+	case DirIn:
+		return xfrmPolicyIn
+	case DirOut:
+		return xfrmPolicyOut
+	}
+	return xfrmPolicyFwd
+}
+
+func dirFromKernel(d uint8) (Dir, bool) {
+	switch d {
+	case xfrmPolicyIn:
+		return DirIn, true
+	case xfrmPolicyOut:
+		return DirOut, true
+	case xfrmPolicyFwd:
+		return DirFwd, true
+	}
+	return 0, false // socket policies
+}
+
+// ownedPolicy converts a dumped policy if it is metro's (see
+// libPolicyOwned; socket policies and AF_UNSPEC selectors never are).
+func ownedPolicy(kp *kernelPolicy) (Policy, bool) {
+	dir, ok := dirFromKernel(kp.Dir)
+	if !ok || kp.Sel.Family == 0 || kp.Marked {
+		return Policy{}, false
+	}
+	p := Policy{
+		Src: kp.Sel.Src, Dst: kp.Sel.Dst, Dir: dir, Proto: kp.Sel.Proto,
+		SrcPort: kp.Sel.SrcPort, DstPort: kp.Sel.DstPort, Priority: kp.Priority,
+	}
+	for _, t := range kp.Tmpls {
+		if t.Proto == ipprotoESP && OwnedReqid(t.Reqid) {
+			p.Reqid = t.Reqid
+			return p, true
+		}
+	}
+	if len(kp.Tmpls) == 0 && kp.Action == xfrmPolicyAllow && kp.Priority == PriorityBypass {
+		p.Bypass = true
+		return p, true
+	}
+	return Policy{}, false
+}
+
+// encodeNewSA builds the body of XFRM_MSG_NEWSA for sa.
+func encodeNewSA(sa *SA) []byte {
+	b := encodeUsersaInfo(sa)
+	if sa.AEAD != nil {
+		b = putAttr(b, xfrmaAlgAEAD, encodeAlgo(sa.AEAD, sa.AEAD.ICVBits))
+	}
+	if sa.Crypt != nil {
+		b = putAttr(b, xfrmaAlgCrypt, encodeAlgo(sa.Crypt, -1))
+	}
+	if sa.Auth != nil {
+		b = putAttr(b, xfrmaAlgAuthTrunc, encodeAlgo(sa.Auth, sa.Auth.TruncBits))
+	}
+	if sa.Encap != nil {
+		b = putAttr(b, xfrmaEncap, encodeEncap(sa.Encap))
+	}
+	if useESNAttr(sa) {
+		b = putAttr(b, xfrmaReplayESNVal, encodeReplayESN(sa.ReplayWindow))
+	}
+	return b
+}
+
+// encodeSocketBypass builds the xfrm_userpolicy_info of a socket bypass
+// policy: empty selector (prefix lengths 0, any protocol) of the socket's
+// family (the kernel rejects AF_UNSPEC), unlimited lifetimes, action
+// ALLOW, no templates.
+func encodeSocketBypass(fam uint16, dir uint8) []byte {
+	return encodeUserpolicyInfo(selector{Family: fam}, dir, xfrmPolicyAllow, 0)
+}

@@ -203,27 +203,6 @@ func (n *Netlink) release(k stateKey) {
 	n.mu.Unlock()
 }
 
-// encodeNewSA builds the body of XFRM_MSG_NEWSA for sa.
-func encodeNewSA(sa *SA) []byte {
-	b := encodeUsersaInfo(sa)
-	if sa.AEAD != nil {
-		b = putAttr(b, xfrmaAlgAEAD, encodeAlgo(sa.AEAD, sa.AEAD.ICVBits))
-	}
-	if sa.Crypt != nil {
-		b = putAttr(b, xfrmaAlgCrypt, encodeAlgo(sa.Crypt, -1))
-	}
-	if sa.Auth != nil {
-		b = putAttr(b, xfrmaAlgAuthTrunc, encodeAlgo(sa.Auth, sa.Auth.TruncBits))
-	}
-	if sa.Encap != nil {
-		b = putAttr(b, xfrmaEncap, encodeEncap(sa.Encap))
-	}
-	if useESNAttr(sa) {
-		b = putAttr(b, xfrmaReplayESNVal, encodeReplayESN(sa.ReplayWindow))
-	}
-	return b
-}
-
 // AddSA implements Kernel.
 func (n *Netlink) AddSA(sa SA) error {
 	if err := sa.Validate(); err != nil {
@@ -318,29 +297,6 @@ func (n *Netlink) SAs() ([]SA, error) {
 		out = append(out, st.SA)
 	}
 	return out, nil
-}
-
-// kernelDir maps a Dir to the kernel's XFRM_POLICY_* direction.
-func kernelDir(d Dir) uint8 {
-	switch d {
-	case DirIn:
-		return xfrmPolicyIn
-	case DirOut:
-		return xfrmPolicyOut
-	}
-	return xfrmPolicyFwd
-}
-
-func dirFromKernel(d uint8) (Dir, bool) {
-	switch d {
-	case xfrmPolicyIn:
-		return DirIn, true
-	case xfrmPolicyOut:
-		return DirOut, true
-	case xfrmPolicyFwd:
-		return DirFwd, true
-	}
-	return 0, false // socket policies
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
@@ -454,28 +410,4 @@ func (n *Netlink) Policies() ([]Policy, error) {
 		}
 	}
 	return out, nil
-}
-
-// ownedPolicy converts a dumped policy if it is metro's (see
-// libPolicyOwned; socket policies and AF_UNSPEC selectors never are).
-func ownedPolicy(kp *kernelPolicy) (Policy, bool) {
-	dir, ok := dirFromKernel(kp.Dir)
-	if !ok || kp.Sel.Family == 0 || kp.Marked {
-		return Policy{}, false
-	}
-	p := Policy{
-		Src: kp.Sel.Src, Dst: kp.Sel.Dst, Dir: dir, Proto: kp.Sel.Proto,
-		SrcPort: kp.Sel.SrcPort, DstPort: kp.Sel.DstPort, Priority: kp.Priority,
-	}
-	for _, t := range kp.Tmpls {
-		if t.Proto == ipprotoESP && OwnedReqid(t.Reqid) {
-			p.Reqid = t.Reqid
-			return p, true
-		}
-	}
-	if len(kp.Tmpls) == 0 && kp.Action == xfrmPolicyAllow && kp.Priority == PriorityBypass {
-		p.Bypass = true
-		return p, true
-	}
-	return Policy{}, false
 }
