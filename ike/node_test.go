@@ -425,3 +425,44 @@ func TestCrossedInitiation(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedEncryptedRequest: an authentic request (ICV fine) whose
+// inner payloads are malformed is answered with INVALID_SYNTAX, and the SA
+// survives.
+func TestMalformedEncryptedRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+
+		// Build, with a's keys, an INFORMATIONAL whose Notify claims more
+		// bytes than it has. The peer goroutine is idle: synctest.Wait.
+		pa := a.node.peers[pairKey{a.addr, b.addr}]
+		sa := pa.current
+		inner := []byte{0, 0, 0, 40, 0, 0, 0, 0} // Notify header says 40 bytes, 8 present
+		h := sa.header(wire.INFORMATIONAL, sa.nextID, false)
+		h.NextPayload = wire.PayloadSK
+		h.Length = uint32(wire.HeaderLen + 4 + sa.out.SealedLen(len(inner)))
+		msg := h.AppendTo(nil)
+		msg = append(msg, byte(wire.PayloadNotify), 0, byte((4+sa.out.SealedLen(len(inner)))>>8), byte(4+sa.out.SealedLen(len(inner))))
+		msg = sa.out.Seal(msg, msg, inner)
+		sa.nextID++
+		net.Send(msg, pa.local, pa.remote)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !strings.Contains(b.log(), "answering INVALID_SYNTAX") {
+			t.Fatalf("b did not answer INVALID_SYNTAX:\n%s", b.log())
+		}
+		if pb := b.node.Peers()[0]; pb.State != StateEstablished {
+			t.Errorf("b's peer state %q after a malformed request, want established", pb.State)
+		}
+		finish(cancel, a, b)
+	})
+}

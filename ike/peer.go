@@ -319,6 +319,13 @@ func (p *peer) handlePacket(ev evPacket) {
 	}
 	inner, err := p.open(sa, ev.msg)
 	if err != nil {
+		var se *wire.SyntaxError
+		if errors.As(err, &se) {
+			// Authentic (the ICV matched) but malformed: say so (RFC 7296 2.21.4).
+			p.log.Warn("malformed request from the peer; answering INVALID_SYNTAX", "exchange", exchangeName(h.Exchange), "err", err)
+			p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_SYNTAX}})
+			return
+		}
 		p.log.Debug("dropping request that does not decrypt", "err", err)
 		return
 	}
