@@ -145,8 +145,10 @@ type SAStats struct {
 	IntegrityFails uint32    // packets dropped for a bad ICV
 }
 
-// Policy protects (Reqid != 0, with an ESP transport template) or bypasses
-// (Reqid == 0, Bypass true) traffic between Src and Dst.
+// Policy protects (Reqid in metro's range, with an ESP transport template)
+// or bypasses (Reqid == 0, Bypass true, Priority == PriorityBypass) traffic
+// between Src and Dst. Selectors are masked prefixes of one family; ports
+// need a Proto. See Validate.
 type Policy struct {
 	Src, Dst netip.Prefix
 	Dir      Dir
@@ -191,7 +193,8 @@ type Kernel interface {
 }
 
 // String describes the policy, e.g. "192.0.2.1/32->192.0.2.2/32 out
-// esp reqid 0x4d450001 prio 2000" or "... proto 58 type 135 bypass".
+// esp reqid 0x4d450001 prio 2000" or "... in proto 58 ports 135/0 bypass
+// prio 1000".
 func (p Policy) String() string {
 	s := fmt.Sprintf("%v->%v %v", p.Src, p.Dst, p.Dir)
 	if p.Proto != 0 {
