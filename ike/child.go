@@ -37,6 +37,9 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, gir []byte) error {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn)
 		return fmt.Errorf("installing outbound ESP state %08x: %w", c.spiOut, err)
 	}
+	p.logESPKeys(s,
+		ESPSAKeys{Src: p.cfg.Remote, Dst: p.cfg.Local, SPI: c.spiIn, EncrKey: inE, IntegKey: inA},
+		ESPSAKeys{Src: p.cfg.Local, Dst: p.cfg.Remote, SPI: c.spiOut, EncrKey: outE, IntegKey: outA})
 	c.installed = true
 	c.established = time.Now()
 	sa.child = c

@@ -113,6 +113,7 @@ func (p *peer) initiate(ctx context.Context) error {
 	if err := sa.deriveKeys(gir); err != nil {
 		return err
 	}
+	p.logIKEKeys(sa)
 	sa.nextID = 1
 
 	// IKE_AUTH: HDR, SK {IDi, AUTH, N(USE_TRANSPORT_MODE), SAi2, TSi, TSr}  -->

@@ -41,6 +41,10 @@ type Config struct {
 	RetryMin        time.Duration // first re-initiation delay after a failure (default 2s)
 	RetryMax        time.Duration // longest re-initiation delay (default 60s)
 	ReplayWindow    uint32        // inbound ESP replay window (default 128)
+
+	// KeyLog, when set, receives every IKE and ESP SA's keys (debugging
+	// only: see KeyLogger).
+	KeyLog KeyLogger
 }
 
 // PeerConfig describes one protected host pair.

@@ -105,6 +105,7 @@ func (p *peer) respondInit(ev evPacket) {
 		p.log.Error("deriving keys", "err", err)
 		return
 	}
+	p.logIKEKeys(sa)
 	resp := &wire.Message{
 		Header: sa.header(wire.IKE_SA_INIT, 0, true),
 		Payloads: []wire.Payload{
