@@ -126,9 +126,16 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	keyLog, closeKeyLog, err := openKeyLog(s.cfg.KeyLog, log)
+	if err != nil {
+		return err
+	}
+	defer closeKeyLog()
+
 	t := newUDPTransport(log)
 	defer t.close()
 	d.node = ike.NewNode(ike.Config{
+		KeyLog:       keyLog,
 		Log:          log,
 		Kernel:       d.kernel,
 		Transport:    t,
@@ -268,6 +275,30 @@ func (d *daemon) Status(ctx context.Context) (*control.Status, error) {
 // Command implements control.Handler.
 func (d *daemon) Command(ctx context.Context, name string, args map[string]string) (string, error) {
 	return "", fmt.Errorf("unknown command %q", name)
+}
+
+// openKeyLog opens the METRO_KEYLOG file (append, mode 0600) and warns
+// loudly: whoever reads it can decrypt all traffic. An empty path means off.
+func openKeyLog(path string, log *slog.Logger) (ike.KeyLogger, func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, &ConfigError{fmt.Errorf("METRO_KEYLOG: %w", err)}
+	}
+	log.Warn("KEY LOG IS ON: the secret keys of every IKE and ESP SA are written to "+path+
+		"; anyone who can read it can decrypt and forge the protected traffic. For debugging only: unset METRO_KEYLOG",
+		"keylog", path)
+	fmt.Fprintf(f, "# metrod key log started %s: Wireshark ikev2_decryption_table records, and esp_sa records (the lines starting with \"IPv4\" or \"IPv6\")\n",
+		time.Now().UTC().Format(time.RFC3339))
+	kl := ike.NewWiresharkKeyLog(f)
+	return kl, func() {
+		if err := kl.Err(); err != nil {
+			log.Error("writing the key log", "keylog", path, "err", err)
+		}
+		f.Close()
+	}, nil
 }
 
 func addrList(as []netip.Addr) string {
