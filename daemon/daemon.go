@@ -12,6 +12,7 @@ import (
 
 	"metro/auth"
 	"metro/control"
+	"metro/firewall"
 	"metro/ike"
 	"metro/ike/ikecrypto"
 	"metro/policy"
@@ -27,6 +28,14 @@ type Options struct {
 	Log     *slog.Logger
 	// Ready is called once metrod runs (for service managers); may be nil.
 	Ready func()
+
+	// Firewall manages metro's nftables table (alternative ports, MSS
+	// clamping). nil means the kernel's (firewall.NFT) with the netlink
+	// backend, and none with the memory backend.
+	Firewall firewall.Firewall
+	// IgnoreAltPorts skips the alternative-port redirections (and removes
+	// stale ones).
+	IgnoreAltPorts bool
 }
 
 // ConfigError is a problem with the configuration or credentials, found
@@ -153,6 +162,21 @@ func Run(ctx context.Context, o Options) error {
 		}
 		listening[p.Local] = true
 	}
+	// The configuration is fully validated and the IKE ports are ours:
+	// only now is metro's nftables table installed.
+	if fw, err := d.firewall(); err != nil {
+		return err
+	} else if fw != nil {
+		if err := applyFirewall(fw, s, o.IgnoreAltPorts, log); err != nil {
+			fw.Remove()
+			return err
+		}
+		defer func() {
+			if err := fw.Remove(); err != nil {
+				log.Error("removing metro's nftables table", "err", err)
+			}
+		}()
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for i, p := range s.peers {
@@ -190,6 +214,21 @@ type daemon struct {
 	backend string
 	kernel  xfrm.Kernel
 	node    *ike.Node
+}
+
+// firewall returns the Firewall to use, or nil for none.
+func (d *daemon) firewall() (firewall.Firewall, error) {
+	if d.opts.Firewall != nil {
+		return d.opts.Firewall, nil
+	}
+	if d.backend == "memory" {
+		return nil, nil
+	}
+	fw, err := firewall.NewNFT(d.log)
+	if err != nil {
+		return nil, err
+	}
+	return fw, nil
 }
 
 // takeOver removes what a previous metrod left behind: all of its states
