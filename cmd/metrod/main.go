@@ -13,12 +13,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
 	"metro/control"
 	"metro/daemon"
 	"metro/policy"
 )
 
 var version = "dev"
+
+// stdout receives the output of --check-config and --version.
+var stdout io.Writer = os.Stdout
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -36,6 +41,8 @@ func run(args []string, stderr io.Writer) int {
 		ikePort    = fs.String("ike-port", "", "IKE `port` (overrides METRO_ISAKMP_IKE_PORT)")
 		hostname   = fs.String("hostname", "", "this server's `name` (overrides METRO_PARENT_HOSTNAME)")
 		showVer    = fs.Bool("version", false, "print the version and exit")
+		check      = fs.Bool("check-config", false, "validate the configuration, credentials and proposals, print the effective configuration (no secrets) and exit: 0 if valid, 1 if not; touches nothing")
+		ignoreAlt  = fs.Bool("ignore-alternative-ports", false, "do not redirect METRO_ISAKMP_IKE_ALTERNATIVE_PORT and METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT (stale redirections are removed)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: metrod [flags]\n\nmetrod negotiates IKEv2 with every peer found in the credentials directory\nand protects traffic to them with ESP in transport mode.\n\n")
@@ -53,7 +60,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *showVer {
-		fmt.Fprintln(os.Stdout, "metrod", version)
+		fmt.Fprintln(stdout, "metrod", version)
 		return 0
 	}
 	explicit := false
@@ -78,18 +85,35 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	err := daemon.Run(ctx, daemon.Options{
+	opts := daemon.Options{
 		Load: policy.LoadOptions{
 			ConfigFile: *configFile, ConfigExplicit: explicit,
 			Environ: os.Environ(), Flags: flags,
 		},
-		Socket:  *socket,
-		Backend: *backend,
-		Version: version,
-		Log:     log,
-	})
+		Socket:         *socket,
+		Backend:        *backend,
+		Version:        version,
+		Log:            log,
+		IgnoreAltPorts: *ignoreAlt,
+	}
+	if *check {
+		if err := daemon.Check(opts, stdout); err != nil {
+			fmt.Fprintf(stderr, "metrod: configuration is not valid: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	n := newNotifier(log)
+	opts.Ready = n.ready
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go n.handleHUP(ctx, hup)
+	err := daemon.Run(ctx, opts)
+	n.notify(sdnotify.SdNotifyStopping)
 	if err != nil {
 		fmt.Fprintf(stderr, "metrod: %v\n", err)
 		return 1
