@@ -2,50 +2,96 @@ package ike
 
 import (
 	"fmt"
-	"time"
-
 	"net/netip"
+	"time"
 
 	"metro/ike/ikecrypto"
 	"metro/xfrm"
 )
 
+// childKeys are what installChild needs besides the suite: the nonces and
+// optional PFS secret of the exchange that created the CHILD_SA, and
+// whether we initiated that exchange (it decides which keys are ours).
+type childKeys struct {
+	ni, nr    []byte
+	gir       []byte
+	initiator bool
+}
+
 // installChild derives the CHILD_SA keys (RFC 7296 2.17) and installs the
-// ESP pair: inbound first, so that the peer may use the new SA as soon as
-// it hears from us.
-func (p *peer) installChild(sa *ikeSA, c *childSA, gir []byte) error {
+// inbound state. The outbound state is installed too unless deferOut is
+// set: a rekey responder keeps sending on the old SA until the initiator,
+// which has the new inbound state by then, deletes the old one
+// (make-before-break; the kernel sends on the newest state of a policy).
+func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) error {
 	s := c.suite
 	encLen, integLen := s.Encr.KeyLen, 0
 	if s.Integ != nil {
 		integLen = s.Integ.KeyLen
 	}
-	km := ikecrypto.ChildKeymat(sa.suite.PRF, sa.keys.SKd, gir, sa.ni, sa.nr, 2*(encLen+integLen))
+	km := ikecrypto.ChildKeymat(sa.suite.PRF, sa.keys.SKd, k.gir, k.ni, k.nr, 2*(encLen+integLen))
 	ei, ai := km[:encLen], km[encLen:encLen+integLen]
 	er, ar := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
-	// Keys for traffic from initiator to responder are ei/ai.
+	// Keys for traffic from the exchange initiator to the responder are ei/ai.
 	inE, inA, outE, outA := er, ar, ei, ai
-	if !sa.initiator {
+	if !k.initiator {
 		inE, inA, outE, outA = ei, ai, er, ar
 	}
+	life := p.childLifetime(sa)
 	in := espState(s, p.cfg.Remote, p.cfg.Local, c.spiIn, c.reqid, inE, inA)
 	in.ReplayWindow = p.n.cfg.ReplayWindow
+	in.Lifetime = life
 	out := espState(s, p.cfg.Local, p.cfg.Remote, c.spiOut, c.reqid, outE, outA)
+	out.Lifetime = life
 	if err := p.n.cfg.Kernel.AddSA(in); err != nil {
 		return fmt.Errorf("installing inbound ESP state %08x: %w", c.spiIn, err)
-	}
-	if err := p.n.cfg.Kernel.AddSA(out); err != nil {
-		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn)
-		return fmt.Errorf("installing outbound ESP state %08x: %w", c.spiOut, err)
 	}
 	p.logESPKeys(s,
 		ESPSAKeys{Src: p.cfg.Remote, Dst: p.cfg.Local, SPI: c.spiIn, EncrKey: inE, IntegKey: inA},
 		ESPSAKeys{Src: p.cfg.Local, Dst: p.cfg.Remote, SPI: c.spiOut, EncrKey: outE, IntegKey: outA})
 	c.installed = true
 	c.established = time.Now()
-	sa.child = c
+	if deferOut {
+		c.pendingOut = &out
+	} else if err := p.n.cfg.Kernel.AddSA(out); err != nil {
+		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn)
+		c.installed = false
+		return fmt.Errorf("installing outbound ESP state %08x: %w", c.spiOut, err)
+	}
 	p.log.Info("CHILD_SA installed", "mode", "transport", "suite", s.String(),
 		"spi_in", fmt.Sprintf("%08x", c.spiIn), "spi_out", fmt.Sprintf("%08x", c.spiOut))
 	return nil
+}
+
+// installPendingOut installs a deferred outbound state.
+func (p *peer) installPendingOut(c *childSA) {
+	if c.pendingOut == nil {
+		return
+	}
+	out := *c.pendingOut
+	c.pendingOut = nil
+	if err := p.n.cfg.Kernel.AddSA(out); err != nil {
+		p.log.Error("installing outbound ESP state", "spi", fmt.Sprintf("%08x", out.SPI), "err", err)
+	}
+}
+
+// childLifetime returns the kernel limits for a new CHILD_SA: the soft
+// limit a little after our own rekey timer (a fallback), the hard limit at
+// the configured lifetime, when the states go and traffic is blocked.
+func (p *peer) childLifetime(sa *ikeSA) xfrm.Lifetime {
+	l := p.n.cfg.ChildLifetime
+	if l <= 0 {
+		return xfrm.Lifetime{}
+	}
+	l = l.Round(time.Second)
+	soft := (l * 97 / 100).Truncate(time.Second)
+	if l-soft < time.Second {
+		soft = l - time.Second
+	}
+	if soft <= 0 {
+		return xfrm.Lifetime{HardAdd: l}
+	}
+	return xfrm.Lifetime{SoftAdd: soft, HardAdd: l}
 }
 
 // espState builds a kernel ESP state for one direction.
@@ -65,11 +111,27 @@ func (p *peer) removeChild(c *childSA) {
 	if !c.installed {
 		return
 	}
-	if err := p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn); err != nil {
-		p.log.Warn("removing inbound ESP state", "spi", fmt.Sprintf("%08x", c.spiIn), "err", err)
+	p.removeChildOut(c)
+	p.removeChildIn(c)
+}
+
+func (p *peer) removeChildOut(c *childSA) {
+	c.pendingOut = nil
+	if c.outRemoved {
+		return
 	}
+	c.outRemoved = true
 	if err := p.n.cfg.Kernel.DeleteSA(p.cfg.Remote, c.spiOut); err != nil {
 		p.log.Warn("removing outbound ESP state", "spi", fmt.Sprintf("%08x", c.spiOut), "err", err)
 	}
+}
+
+func (p *peer) removeChildIn(c *childSA) {
+	if !c.installed {
+		return
+	}
 	c.installed = false
+	if err := p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn); err != nil {
+		p.log.Warn("removing inbound ESP state", "spi", fmt.Sprintf("%08x", c.spiIn), "err", err)
+	}
 }

@@ -20,7 +20,20 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 				deleteIKE = true
 			case wire.ProtoESP:
 				for _, s := range pl.SPIs {
-					if len(s) != 4 || sa.child == nil || beUint32(s) != sa.child.spiOut {
+					if len(s) != 4 {
+						continue
+					}
+					spi := beUint32(s)
+					if r := retiredBySPI(sa, spi); r != nil {
+						// The rekey initiator deletes the pair it replaced:
+						// switch to the new one, then retire the old.
+						out = append(out, &wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(r.spiIn)}})
+						if sa.child != nil {
+							p.finishRekey(sa, r, sa.child)
+						}
+						continue
+					}
+					if sa.child == nil || spi != sa.child.spiOut {
 						continue
 					}
 					deadChild = sa.child
@@ -58,4 +71,14 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 			p.scheduleInitiate(0)
 		}
 	}
+}
+
+// retiredBySPI finds a replaced CHILD_SA of sa by its outbound SPI.
+func retiredBySPI(sa *ikeSA, spi uint32) *childSA {
+	for _, r := range sa.retired {
+		if r.spiOut == spi {
+			return r
+		}
+	}
+	return nil
 }

@@ -196,7 +196,11 @@ func (p *peer) acceptChild(sa *ikeSA, child *childSA, resp []wire.Payload) error
 	}
 	child.spiOut = beUint32(c.spi)
 	child.suite = c.suite
-	return p.installChild(sa, child, nil)
+	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr, initiator: true}, false); err != nil {
+		return err
+	}
+	sa.child = child
+	return nil
 }
 
 // verifyPSK checks the peer's shared-key AUTH payload (RFC 7296 2.15).
@@ -248,6 +252,14 @@ func (p *peer) established(sa *ikeSA) {
 	p.current = winner
 	p.failures = 0
 	p.stopRetry()
+	p.lastRecv = time.Now()
+	if winner == sa {
+		p.armIKERekey(sa, sa.initiator)
+		if sa.child != nil {
+			p.armChildRekey(sa.child, sa.initiator)
+		}
+	}
+	p.armDPD()
 	p.setState(StateEstablished, "")
 }
 

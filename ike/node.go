@@ -45,6 +45,18 @@ type Config struct {
 	// KeyLog, when set, receives every IKE and ESP SA's keys (debugging
 	// only: see KeyLogger).
 	KeyLog KeyLogger
+
+	// Lifetimes; zero means no rekeying. The host that initiated an SA
+	// rekeys it first, at 80-88% of its lifetime (random jitter, so that
+	// peers do not rekey in lockstep); the other host only as a fallback,
+	// at 92-96%. ESP states get kernel limits too: soft at 97%, hard at
+	// 100% (states go, policies stay: traffic is blocked, never clear).
+	IKELifetime   time.Duration
+	ChildLifetime time.Duration
+
+	// DPDInterval is the idle time after which a peer is probed with an
+	// empty INFORMATIONAL (0: never).
+	DPDInterval time.Duration
 }
 
 // PeerConfig describes one protected host pair.

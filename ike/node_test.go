@@ -466,3 +466,73 @@ func TestMalformedEncryptedRequest(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestRekeyUnderTraffic runs three minutes (synthetic time) of traffic both
+// ways at 200 packets/s with a 30 s CHILD_SA and a 70 s IKE SA lifetime.
+// Each packet goes out on the state the kernel would pick (the newest of
+// the pair) and must find its inbound state on the other host: zero loss
+// through every CHILD_SA and IKE SA rekey, and never more than two pairs.
+func TestRekeyUnderTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{delay: func() time.Duration { return time.Duration(mrand.IntN(3000)) * time.Microsecond }}
+		cfg := Config{ChildLifetime: 30 * time.Second, IKELifetime: 70 * time.Second}
+		a := newHost(t, net, "10.0.0.1", cfg)
+		b := newHost(t, net, "10.0.0.2", cfg)
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		time.Sleep(time.Second)
+		reqid := map[*testHost]uint32{a: xfrm.ReqidBase + 1, b: xfrm.ReqidBase + 7}
+		sent, lost, maxStates := 0, 0, 0
+		outSPIs := map[*testHost]map[uint32]bool{a: {}, b: {}}
+		ikeSPIs := map[uint64]bool{}
+		end := time.Now().Add(3 * time.Minute)
+		for time.Now().Before(end) {
+			time.Sleep(5 * time.Millisecond)
+			for _, d := range [][2]*testHost{{a, b}, {b, a}} {
+				x, y := d[0], d[1]
+				sent++
+				out, ok := x.kernel.Outbound(x.addr, y.addr, reqid[x])
+				if !ok {
+					lost++
+					continue
+				}
+				outSPIs[x][out.SPI] = true
+				in, ok := y.kernel.State(y.addr, out.SPI)
+				if !ok || !bytes.Equal(in.AEAD.Key, out.AEAD.Key) {
+					lost++
+				}
+				if n, _, _ := x.kernel.Counts(); n > maxStates {
+					maxStates = n
+				}
+			}
+			if p := a.node.Peers(); len(p) == 1 && p[0].IKE != nil {
+				ikeSPIs[p[0].IKE.SPIi] = true
+			}
+		}
+		t.Logf("%d packets, %d lost; outbound SPIs used: a %d, b %d; IKE SAs %d; at most %d states on a host",
+			sent, lost, len(outSPIs[a]), len(outSPIs[b]), len(ikeSPIs), maxStates)
+		if lost != 0 {
+			t.Errorf("%d of %d packets found no state", lost, sent)
+		}
+		for h, spis := range outSPIs {
+			if len(spis) < 6 {
+				t.Errorf("host %s used %d outbound SPIs in 3 minutes, want at least 6 (five rekeys)\n%s", h.addr, len(spis), h.log())
+			}
+		}
+		if len(ikeSPIs) < 3 {
+			t.Errorf("%d IKE SAs in 3 minutes, want at least 3 (two IKE rekeys)", len(ikeSPIs))
+		}
+		if maxStates > 4 {
+			t.Errorf("up to %d states on a host, want at most two pairs", maxStates)
+		}
+		for _, h := range []*testHost{a, b} {
+			if strings.Contains(h.log(), "rekey failed") {
+				t.Errorf("host %s: a rekey failed:\n%s", h.addr, h.log())
+			}
+		}
+		finish(cancel, a, b)
+	})
+}

@@ -58,7 +58,15 @@ type peer struct {
 	retry      *time.Timer
 	closing    bool
 	initiating bool
-	superseded bool // a crossed IKE_SA_INIT from the peer replaces our initiation
+	superseded bool
+
+	rekeyingChild *childSA  // our CHILD_SA rekey in progress
+	rekeyingIKE   *ikeSA    // our IKE SA rekey in progress
+	deferred      []any     // events that arrived during an exchange
+	lastRecv      time.Time // last authentic message from the peer
+	dpdTimer      *time.Timer
+	espSeen       uint64    // inbound ESP bytes at the last liveness check
+	espAlive      time.Time // when they last grew // a crossed IKE_SA_INIT from the peer replaces our initiation
 
 	mu   sync.Mutex // guards snap
 	snap PeerInfo
@@ -96,6 +104,14 @@ func (p *peer) post(ev any) {
 func (p *peer) run(ctx context.Context) {
 	defer p.stopRetry()
 	for {
+		if len(p.deferred) > 0 {
+			ev := p.deferred[0]
+			p.deferred = p.deferred[1:]
+			if p.dispatch(ctx, ev) {
+				return
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			p.shutdown()
@@ -141,10 +157,40 @@ func (p *peer) dispatch(ctx context.Context, ev any) bool {
 		p.handlePacket(ev)
 	case evTimer:
 		// A stale retransmission timer of an exchange that finished.
-	case evHalfOpen:
-		p.expireHalfOpen(ev.sa)
+	case evRekeyChild:
+		if errors.Is(p.onRekeyChild(ctx, ev.c), errClosing) {
+			p.shutdown()
+			return true
+		}
+	case evRekeyIKE:
+		if errors.Is(p.onRekeyIKE(ctx, ev.sa), errClosing) {
+			p.shutdown()
+			return true
+		}
+	case evDPD:
+		if errors.Is(p.onDPD(ctx), errClosing) {
+			p.shutdown()
+			return true
+		}
+	case evKernel:
+		p.onKernelEvent(ev)
+	default:
+		p.handleSimple(ev)
 	}
 	return false
+}
+
+// handleSimple handles events that need no exchange; they may run in the
+// middle of one.
+func (p *peer) handleSimple(ev any) {
+	switch ev := ev.(type) {
+	case evHalfOpen:
+		p.expireHalfOpen(ev.sa)
+	case evRemoveIn:
+		p.removeRetired(ev.c)
+	case evFinishRekey:
+		p.finishRekey(ev.sa, ev.old, ev.new)
+	}
 }
 
 // halfOpen reports whether the peer has an IKE SA with us in progress.
@@ -224,10 +270,11 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 		case evClose:
 			p.closing = true
 			return nil, nil, errClosing
-		case evInitiate:
-			// Already negotiating.
-		case evHalfOpen:
-			p.expireHalfOpen(ev.sa)
+		case evInitiate, evRekeyChild, evRekeyIKE, evDPD, evKernel:
+			// Handled once this exchange is over.
+			p.deferred = append(p.deferred, ev)
+		case evHalfOpen, evRemoveIn, evFinishRekey:
+			p.handleSimple(ev)
 		case evTimer:
 			if ev.sa != sa || ev.gen != gen {
 				continue
@@ -264,6 +311,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 				p.log.Debug("dropping response that does not decrypt", "err", err)
 				continue
 			}
+			p.lastRecv = time.Now()
 			sa.nextID++
 			return inner, ev.msg, nil
 		}
@@ -329,6 +377,7 @@ func (p *peer) handlePacket(ev evPacket) {
 		p.log.Debug("dropping request that does not decrypt", "err", err)
 		return
 	}
+	p.lastRecv = time.Now()
 	if unsupportedCritical(inner) != nil {
 		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD,
 			Data: []byte{byte(unsupportedCritical(inner).PayloadType)}}})
@@ -340,8 +389,7 @@ func (p *peer) handlePacket(ev evPacket) {
 	case wire.INFORMATIONAL:
 		p.respondInformational(sa, h, inner)
 	case wire.CREATE_CHILD_SA:
-		// Rekeying is not supported yet: refuse politely (RFC 7296 1.3).
-		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.NO_ADDITIONAL_SAS}})
+		p.respondCreateChild(sa, h, inner)
 	default:
 		p.log.Debug("ignoring request of unknown exchange type", "exchange", h.Exchange)
 	}
@@ -388,10 +436,18 @@ func (p *peer) shutdown() {
 // removeSA forgets an IKE SA and removes its child states from the kernel.
 func (p *peer) removeSA(sa *ikeSA, why string) {
 	sa.deleted = true
+	if sa.rekeyTimer != nil {
+		sa.rekeyTimer.Stop()
+	}
 	if sa.child != nil {
+		p.stopChildTimer(sa.child)
 		p.removeChild(sa.child)
 		sa.child = nil
 	}
+	for _, c := range sa.retired {
+		p.removeChild(c)
+	}
+	sa.retired = nil
 	delete(p.sas, sa.ourSPI())
 	if p.current == sa {
 		p.current = nil

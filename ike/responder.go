@@ -165,12 +165,13 @@ func (p *peer) respondAuth(sa *ikeSA, ev evPacket, inner []wire.Payload) {
 		p.publish()
 		return
 	}
-	if err := p.installChild(sa, child, nil); err != nil {
+	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr}, false); err != nil {
 		p.log.Error("installing the CHILD_SA", "err", err)
 		p.reply(sa, h, append(out, &wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN}))
 		p.setState(StateFailed, "installing CHILD_SA: "+err.Error())
 		return
 	}
+	sa.child = child
 	p.reply(sa, h, append(out, childPayloads...))
 	p.established(sa)
 }

@@ -7,6 +7,7 @@ import (
 
 	"metro/ike/ikecrypto"
 	"metro/ike/wire"
+	"metro/xfrm"
 )
 
 // ikeSA is one IKE SA with a peer. It is touched only by its peer's goroutine.
@@ -30,8 +31,11 @@ type ikeSA struct {
 	initReq, initResp []byte
 
 	established time.Time
-	child       *childSA
+	child       *childSA   // the CHILD_SA carrying traffic
+	retired     []*childSA // replaced by a rekey, states on their way out
 	deleted     bool
+	rekeyTimer  *time.Timer
+	rekeyAt     time.Time
 }
 
 // ourSPI is the SPI this side chose.
@@ -55,11 +59,17 @@ func (sa *ikeSA) header(ex wire.ExchangeType, id uint32, response bool) wire.Hea
 	return h
 }
 
-// deriveKeys computes SKEYSEED and the IKE SA keys and sets up the SK
-// ciphers for our role.
+// deriveKeys computes SKEYSEED and the IKE SA keys (RFC 7296 2.14) and
+// sets up the SK ciphers.
 func (sa *ikeSA) deriveKeys(gir []byte) error {
 	s := sa.suite
 	sa.keys = ikecrypto.DeriveIKEKeys(s.PRF, s.Encr, s.Integ, sa.ni, sa.nr, gir, sa.spiI, sa.spiR)
+	return sa.setCiphers()
+}
+
+// setCiphers sets up the SK ciphers for our role from sa.keys.
+func (sa *ikeSA) setCiphers() error {
+	s := sa.suite
 	ci, err := s.Encr.NewIKECipher(sa.keys.SKei, s.Integ, sa.keys.SKai)
 	if err != nil {
 		return err
@@ -83,7 +93,11 @@ type childSA struct {
 	suite         suite
 	reqid         uint32
 	established   time.Time
-	installed     bool
+	installed     bool     // inbound state in the kernel
+	outRemoved    bool     // outbound state removed (or never installed)
+	pendingOut    *xfrm.SA // outbound state waiting for make-before-break
+	rekeyTimer    *time.Timer
+	rekeyAt       time.Time
 }
 
 // idFor returns the ID payload naming an IP address (the PSK identity).

@@ -26,11 +26,13 @@ type Memory struct {
 	reserved map[stateKey]time.Time // SPIs handed out by AllocSPI, not yet added
 	faults   map[string][]error
 	closed   bool
+	seq      uint64 // installation order, for Outbound
 }
 
 type memState struct {
 	sa    SA
 	stats SAStats
+	seq   uint64
 }
 
 // reserveFor is how long an SPI from AllocSPI stays reserved without an
@@ -133,7 +135,8 @@ func (m *Memory) AddSA(sa SA) error {
 	k := stateKey{sa.Dst, sa.SPI}
 	_, replaced := m.states[k]
 	delete(m.reserved, k)
-	m.states[k] = &memState{sa: cloneSA(sa), stats: SAStats{AddTime: time.Now(), ReplayWindow: sa.ReplayWindow}}
+	m.seq++
+	m.states[k] = &memState{sa: cloneSA(sa), stats: SAStats{AddTime: time.Now(), ReplayWindow: sa.ReplayWindow}, seq: m.seq}
 	logSA(m.log, "xfrm: add SA", &sa, "replaced", replaced)
 	return nil
 }
@@ -166,6 +169,23 @@ func (m *Memory) SAStats(dst netip.Addr, spi uint32) (SAStats, error) {
 		return SAStats{}, fmt.Errorf("xfrm: SA %v spi %08x: %w", dst, spi, ErrNotFound)
 	}
 	return st.stats, nil
+}
+
+// Outbound returns the state the kernel would send src->dst traffic of a
+// policy with reqid on: like Linux, the most recently added matching state.
+func (m *Memory) Outbound(src, dst netip.Addr, reqid uint32) (SA, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var best *memState
+	for _, st := range m.states {
+		if st.sa.Src == src && st.sa.Dst == dst && st.sa.Reqid == reqid && (best == nil || st.seq > best.seq) {
+			best = st
+		}
+	}
+	if best == nil {
+		return SA{}, false
+	}
+	return cloneSA(best.sa), true
 }
 
 // SAs implements Kernel; the copies include the keys.
