@@ -144,14 +144,20 @@ func Run(ctx context.Context, o Options) error {
 	t := newUDPTransport(log)
 	defer t.close()
 	d.node = ike.NewNode(ike.Config{
-		KeyLog:       keyLog,
-		Log:          log,
-		Kernel:       d.kernel,
-		Transport:    t,
-		Port:         s.cfg.IKEPort,
-		IKEProposals: s.ikeProp,
-		ESPProposals: s.espProp,
+		KeyLog:        keyLog,
+		Log:           log,
+		Kernel:        d.kernel,
+		Transport:     t,
+		Port:          s.cfg.IKEPort,
+		IKEProposals:  s.ikeProp,
+		ESPProposals:  s.espProp,
+		IKELifetime:   s.cfg.IKELifetime,
+		ChildLifetime: s.cfg.ChildLifetime,
+		DPDInterval:   s.cfg.DPDInterval,
 	})
+	if d.backend == "netlink" {
+		go d.monitorKernel(ctx)
+	}
 	listening := map[netip.Addr]bool{}
 	for _, p := range s.peers {
 		if listening[p.Local] {
@@ -346,4 +352,28 @@ func addrList(as []netip.Addr) string {
 		ss[i] = a.String()
 	}
 	return strings.Join(ss, " ")
+}
+
+// monitorKernel feeds the kernel's ACQUIRE and EXPIRE events to the IKE
+// node: on-demand negotiation and expiry-driven rekeys.
+func (d *daemon) monitorKernel(ctx context.Context) {
+	events := make(chan xfrm.Event, 256)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-events:
+				if ev.Kind == xfrm.Overflow {
+					d.log.Warn("kernel event queue overflowed; some ACQUIRE/EXPIRE events were lost (rekey timers and retries still run)")
+					continue
+				}
+				d.log.Debug("kernel event", "event", ev.String())
+				d.node.KernelEvent(ev)
+			}
+		}
+	}()
+	if err := xfrm.Monitor(ctx, d.log, events); err != nil {
+		d.log.Error("kernel event monitor stopped; on-demand negotiation and expiry events are off", "err", err)
+	}
 }
