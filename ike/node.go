@@ -152,10 +152,42 @@ func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer close(p.done)
 		p.run(ctx)
 	}()
 	p.post(evInitiate{})
 	return nil
+}
+
+// RemovePeer stops negotiating with a pair: its IKE SAs are deleted (a
+// DELETE goes to the peer) and its ESP states removed. With dropPolicies
+// its policies go too, so traffic between the two addresses flows in clear
+// (as for a host that is no longer a peer); otherwise they stay and block it.
+func (n *Node) RemovePeer(ctx context.Context, local, remote netip.Addr, dropPolicies bool) error {
+	k := pairKey{local, remote}
+	n.mu.Lock()
+	p := n.peers[k]
+	delete(n.peers, k)
+	n.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no peer %s from %s", remote, local)
+	}
+	p.post(evClose{})
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !dropPolicies {
+		return nil
+	}
+	var errs []error
+	for _, pol := range append(xfrm.ProtectPolicies(local, remote, p.cfg.Reqid), xfrm.NDBypassPolicies(local, remote)...) {
+		if err := n.cfg.Kernel.DeletePolicy(pol); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Receive hands a datagram that arrived on local from remote to the IKE SA

@@ -536,3 +536,42 @@ func TestRekeyUnderTraffic(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestRemovePeer: removing a peer deletes its SAs on both hosts; with
+// dropPolicies its policies go too.
+func TestRemovePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		if err := a.node.RemovePeer(ctx, a.addr, b.addr, false); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n, pols, _ := a.kernel.Counts(); n != 0 || pols != 2 {
+			t.Errorf("after RemovePeer a has %d states and %d policies, want 0 and 2", n, pols)
+		}
+		if n, _, _ := b.kernel.Counts(); n != 0 {
+			t.Errorf("b kept %d states after a's DELETE", n)
+		}
+		if len(a.node.Peers()) != 0 {
+			t.Errorf("a still lists the peer")
+		}
+		if err := a.node.RemovePeer(ctx, a.addr, b.addr, true); err == nil {
+			t.Errorf("removing an unknown peer succeeded")
+		}
+		if err := b.node.RemovePeer(ctx, b.addr, a.addr, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, pols, _ := b.kernel.Counts(); pols != 0 {
+			t.Errorf("b has %d policies after RemovePeer with dropPolicies", pols)
+		}
+		finish(cancel, a, b)
+	})
+}

@@ -49,6 +49,7 @@ type peer struct {
 	local  netip.AddrPort
 	remote netip.AddrPort
 	events chan any
+	done   chan struct{} // closed when run returns
 
 	sas     map[uint64]*ikeSA // by our SPI
 	current *ikeSA            // the established SA whose child carries traffic
@@ -80,6 +81,7 @@ func newPeer(n *Node, pc PeerConfig) *peer {
 		local:  netip.AddrPortFrom(pc.Local, n.cfg.Port),
 		remote: netip.AddrPortFrom(pc.Remote, n.cfg.Port),
 		events: make(chan any, 64),
+		done:   make(chan struct{}),
 		sas:    map[uint64]*ikeSA{},
 	}
 	p.snap = PeerInfo{Local: pc.Local, Remote: pc.Remote, State: StateConnecting, Since: time.Now()}
