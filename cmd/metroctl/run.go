@@ -38,6 +38,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "status", synopsis: "[--json] [--socket PATH]", summary: "show metrod and the state of its peers", run: runStatus},
+		{name: "test", synopsis: "[--tap] [--wait DURATION] [--config FILE] [--socket PATH]", summary: "check configuration, network, SAs and that traffic to every peer is encrypted", run: runTest},
 		{name: "version", synopsis: "[--socket PATH]", summary: "print the versions of metroctl and metrod", run: runVersion},
 		{name: "help", synopsis: "[COMMAND]", summary: "show help for metroctl or a command", run: runHelp},
 	}
