@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"metro/auth"
@@ -36,6 +37,10 @@ type Options struct {
 	// IgnoreAltPorts skips the alternative-port redirections (and removes
 	// stale ones).
 	IgnoreAltPorts bool
+
+	// Handle, when set, is connected to the running daemon (for SIGHUP
+	// reloads) from the moment Ready is called until Run returns.
+	Handle *Handle
 }
 
 // ConfigError is a problem with the configuration or credentials, found
@@ -108,7 +113,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Socket == "" {
 		o.Socket = control.DefaultSocket
 	}
-	d := &daemon{log: log, opts: o, setup: s, since: time.Now()}
+	d := &daemon{log: log, opts: o, setup: s, since: time.Now(), stop: newStopper(),
+		listening: map[netip.Addr]bool{}, reqids: map[pairKey]uint32{}}
 	srv, err := control.Listen(o.Socket, d, log)
 	if err != nil {
 		return err
@@ -158,15 +164,12 @@ func Run(ctx context.Context, o Options) error {
 	if d.backend == "netlink" {
 		go d.monitorKernel(ctx)
 	}
-	listening := map[netip.Addr]bool{}
-	for _, p := range s.peers {
-		if listening[p.Local] {
-			continue
-		}
-		if err := t.listen(p.Local, s.cfg.IKEPort, d.node.Receive); err != nil {
+	d.listen = func(local netip.Addr) error { return t.listen(local, s.cfg.IKEPort, d.node.Receive) }
+	for _, l := range localsOf(s.peers) {
+		if err := d.listen(l); err != nil {
 			return err
 		}
-		listening[p.Local] = true
+		d.listening[l] = true
 	}
 	// The configuration is fully validated and the IKE ports are ours:
 	// only now is metro's nftables table installed.
@@ -182,15 +185,13 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("removing metro's nftables table", "err", err)
 			}
 		}()
+		d.fw = fw
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, p := range s.peers {
-		pc := ike.PeerConfig{
-			Local: p.Local, Remote: p.Remote, PSK: p.PSK.Key, PSKSource: p.PSK.Path,
-			Reqid: xfrm.ReqidBase + 1 + uint32(i),
-		}
-		if err := d.node.AddPeer(runCtx, pc); err != nil {
+	d.runCtx = runCtx
+	for _, p := range s.peers {
+		if err := d.addPeer(p); err != nil {
 			return err
 		}
 	}
@@ -201,25 +202,75 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	log.Info("metrod running", "version", o.Version, "peers", len(s.peers), "ike_port", s.cfg.IKEPort,
 		"local_addresses", addrList(s.locals), "control_socket", o.Socket)
+	if o.Handle != nil {
+		o.Handle.set(d)
+		defer o.Handle.set(nil)
+	}
 	if o.Ready != nil {
 		o.Ready()
 	}
-	<-ctx.Done()
-	log.Info("stopping: deleting IKE SAs and ESP states; policies stay, so traffic to peers is blocked until metrod runs again")
+	select {
+	case <-ctx.Done():
+		d.requestDown(false)
+	case <-d.stop.ch:
+		log.Info("stop requested through the control socket (metroctl down)")
+	}
+	// A reload in progress finishes first; later ones see isStopping.
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	clear := d.clearTextRequested()
+	if clear {
+		log.Info("stopping: deleting IKE SAs and ESP states and removing metro's policies (--enable-clear-text): traffic to peers flows in clear while metrod is off")
+	} else {
+		log.Info("stopping: deleting IKE SAs and ESP states; policies stay, so traffic to peers is blocked until metrod runs again")
+	}
 	stopCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	d.node.Close(stopCtx)
+	if clear {
+		removed, err := removePolicies(d.kernel)
+		log.Warn("metro's policies removed: traffic with the peers is NOT protected until metrod runs again", "policies_removed", len(removed))
+		if err != nil {
+			return fmt.Errorf("removing metro's policies: %w", err)
+		}
+	}
 	return nil
 }
 
 type daemon struct {
 	log     *slog.Logger
 	opts    Options
-	setup   *setup
 	since   time.Time
 	backend string
 	kernel  xfrm.Kernel
 	node    *ike.Node
+	fw      firewall.Firewall // nil: none
+	runCtx  context.Context   // lifetime of the peers
+	stop    *stopper
+
+	mu    sync.Mutex // guards setup
+	setup *setup
+
+	// reloadMu serialises reloads (and the stop); it guards what follows.
+	reloadMu  sync.Mutex
+	listen    func(local netip.Addr) error // opens the IKE socket of a local address
+	listening map[netip.Addr]bool
+	reqids    map[pairKey]uint32     // per pair, stable across reloads
+	nextReqid uint32                 // last reqid handed out, relative to xfrm.ReqidBase
+	loadFn    func() (*setup, error) // tests: replaces load
+}
+
+// current returns the running setup.
+func (d *daemon) current() *setup {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.setup
+}
+
+func (d *daemon) setSetup(s *setup) {
+	d.mu.Lock()
+	d.setup = s
+	d.mu.Unlock()
 }
 
 // firewall returns the Firewall to use, or nil for none.
@@ -256,7 +307,7 @@ func (d *daemon) takeOver() error {
 		return fmt.Errorf("listing leftover policies: %w", err)
 	}
 	want := map[[2]netip.Addr]bool{}
-	for _, p := range d.setup.peers {
+	for _, p := range d.current().peers {
 		want[[2]netip.Addr{p.Local, p.Remote}] = true
 		want[[2]netip.Addr{p.Remote, p.Local}] = true
 	}
@@ -280,7 +331,7 @@ func (d *daemon) takeOver() error {
 func (d *daemon) Status(ctx context.Context) (*control.Status, error) {
 	st := &control.Status{
 		Version: d.opts.Version, PID: os.Getpid(), Since: d.since, Backend: d.backend,
-		Local: strings.Fields(addrList(d.setup.locals)),
+		Local: strings.Fields(addrList(d.current().locals)),
 	}
 	if d.node == nil {
 		return st, nil
@@ -319,7 +370,7 @@ func (d *daemon) Status(ctx context.Context) (*control.Status, error) {
 
 // Command implements control.Handler.
 func (d *daemon) Command(ctx context.Context, name string, args map[string]string) (string, error) {
-	return "", fmt.Errorf("unknown command %q", name)
+	return d.command(ctx, name, args)
 }
 
 // openKeyLog opens the METRO_KEYLOG file (append, mode 0600) and warns
