@@ -57,6 +57,12 @@ type Config struct {
 	// DPDInterval is the idle time after which a peer is probed with an
 	// empty INFORMATIONAL (0: never).
 	DPDInterval time.Duration
+
+	// OnPeerEvent, when set, is called each time a peer's IKE SA and
+	// CHILD_SA are established and each time a negotiation fails. It runs
+	// on the peer's goroutine, so it must return quickly and must not call
+	// the Node (load generators and tests use it to count setups).
+	OnPeerEvent func(PeerEvent)
 }
 
 // PeerConfig describes one protected host pair.

@@ -55,6 +55,7 @@ func (p *peer) setState(state, lastErr string) {
 	}
 	p.mu.Unlock()
 	p.publish()
+	p.notify(state, lastErr)
 }
 
 // publish refreshes the snapshot's SA details from the peer's state.
