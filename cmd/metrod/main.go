@@ -111,7 +111,9 @@ func run(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go n.handleHUP(ctx, hup)
+	h := &daemon.Handle{}
+	opts.Handle = h
+	go n.handleHUP(ctx, hup, h.Reload)
 	err := daemon.Run(ctx, opts)
 	n.notify(sdnotify.SdNotifyStopping)
 	if err != nil {

@@ -36,17 +36,24 @@ func (n *notifier) ready() {
 	n.notify(sdnotify.SdNotifyReady)
 }
 
-// handleHUP answers SIGHUP (systemctl reload) until ctx is done. Reloading
-// the configuration is not implemented yet: metrod says so and goes on,
-// telling systemd it reloaded so that `systemctl reload` returns.
-func (n *notifier) handleHUP(ctx context.Context, hup <-chan os.Signal) {
+// handleHUP answers SIGHUP (systemctl reload) until ctx is done: it tells
+// systemd RELOADING, reloads the configuration and credentials (a new
+// configuration with errors is rejected, the running one stays: the error
+// is logged), then tells systemd READY again so that `systemctl reload`
+// returns.
+func (n *notifier) handleHUP(ctx context.Context, hup <-chan os.Signal, reload func(context.Context) (string, error)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			n.notify(sdnotify.SdNotifyReloading)
-			n.log.Warn("SIGHUP: reload is not implemented yet; restart metrod to apply a new configuration")
+			out, err := reload(ctx)
+			if err != nil {
+				n.log.Error("SIGHUP: reload failed", "err", err)
+			} else {
+				n.log.Info("SIGHUP: " + out)
+			}
 			n.mu.Lock()
 			ready := n.isReady
 			n.mu.Unlock()

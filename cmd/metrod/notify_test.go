@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -40,16 +41,29 @@ func TestHUPNotifiesReloadingThenReady(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hup := make(chan os.Signal, 1)
-	go n.handleHUP(ctx, hup)
-	hup <- syscall.SIGHUP
-	if got := read(); got != "RELOADING=1" {
-		t.Fatalf("after SIGHUP got %q, want RELOADING=1", got)
+	results := make(chan error, 2)
+	results <- nil
+	results <- errors.New("creds/mesh.psk:2: key is empty")
+	go n.handleHUP(ctx, hup, func(context.Context) (string, error) {
+		if err := <-results; err != nil {
+			return "", err
+		}
+		return "reloaded: 1 peer added", nil
+	})
+	for i := range 2 {
+		hup <- syscall.SIGHUP
+		if got := read(); got != "RELOADING=1" {
+			t.Fatalf("after SIGHUP %d got %q, want RELOADING=1", i, got)
+		}
+		if got := read(); got != "READY=1" {
+			t.Fatalf("after reload %d got %q, want READY=1", i, got)
+		}
 	}
-	if got := read(); got != "READY=1" {
-		t.Fatalf("after the reload got %q, want READY=1", got)
-	}
-	if !strings.Contains(logBuf.String(), "reload is not implemented yet") {
-		t.Errorf("log lacks the reload message:\n%s", logBuf.String())
+	cancel()
+	for _, want := range []string{"SIGHUP: reloaded: 1 peer added", "SIGHUP: reload failed", "mesh.psk:2"} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logBuf.String())
+		}
 	}
 }
 
