@@ -19,6 +19,31 @@ import (
 // configured addresses, and a peer list that changed while DAD runs would
 // only churn.
 func LocalAddrs() ([]netip.Addr, error) {
+	return localAddrs(isLocalCandidate)
+}
+
+// LocalAddrsWithLoopback is LocalAddrs plus the loopback addresses other
+// than 127.0.0.1 and ::1 (for instance 127.0.1.5, once added to lo). It is
+// for metrod's in-memory kernel backend, which installs nothing: there,
+// several metrods (or metrod and a load generator) may run on one host,
+// each on its own loopback address, to benchmark IKE or rehearse a
+// configuration. 127.0.0.1 and ::1 stay out: every host has them, so they
+// cannot name one peer. With the real kernel, loopback addresses stay out
+// entirely: traffic on lo never leaves the host, so protecting it with
+// ESP makes no sense.
+func LocalAddrsWithLoopback() ([]netip.Addr, error) {
+	return localAddrs(func(a netip.Addr) bool {
+		return isLocalCandidate(a) || isExtraLoopback(a)
+	})
+}
+
+// isExtraLoopback reports whether a is a loopback address other than
+// 127.0.0.1 and ::1.
+func isExtraLoopback(a netip.Addr) bool {
+	return a.IsLoopback() && a != netip.IPv6Loopback() && a != netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+func localAddrs(keep func(netip.Addr) bool) ([]netip.Addr, error) {
 	var (
 		list []netlink.Addr
 		err  error
@@ -43,7 +68,7 @@ func LocalAddrs() ([]netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
-		if !isLocalCandidate(ip) {
+		if !keep(ip) {
 			continue
 		}
 		out = append(out, ip)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -37,6 +38,45 @@ func TestIsLocalCandidate(t *testing.T) {
 	} {
 		if got := isLocalCandidate(netip.MustParseAddr(s)); got != want {
 			t.Errorf("isLocalCandidate(%s) = %v", s, got)
+		}
+	}
+}
+
+func TestIsExtraLoopback(t *testing.T) {
+	for s, want := range map[string]bool{
+		"127.0.0.1":     false, // every host has it: names no peer
+		"::1":           false,
+		"127.0.1.5":     true,
+		"127.255.0.200": true,
+		"10.0.0.1":      false,
+		"fe80::1":       false,
+	} {
+		if got := isExtraLoopback(netip.MustParseAddr(s)); got != want {
+			t.Errorf("isExtraLoopback(%s) = %v", s, got)
+		}
+	}
+}
+
+func TestLocalAddrsWithLoopback(t *testing.T) {
+	plain, err := LocalAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := LocalAddrsWithLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plain {
+		if !slices.Contains(all, a) {
+			t.Errorf("LocalAddrsWithLoopback lacks %s, which LocalAddrs has", a)
+		}
+	}
+	for _, a := range all {
+		if a.IsLoopback() && !isExtraLoopback(a) {
+			t.Errorf("LocalAddrsWithLoopback returned %s", a)
+		}
+		if !a.IsLoopback() && !slices.Contains(plain, a) {
+			t.Errorf("LocalAddrsWithLoopback returned %s, which LocalAddrs lacks", a)
 		}
 	}
 }
