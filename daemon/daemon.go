@@ -37,6 +37,9 @@ type Options struct {
 	// IgnoreAltPorts skips the alternative-port redirections (and removes
 	// stale ones).
 	IgnoreAltPorts bool
+	// Locals, with the memory backend only, are this metrod's addresses
+	// instead of all of the host's (several metrods on one loopback).
+	Locals []netip.Addr
 
 	// Handle, when set, is connected to the running daemon (for SIGHUP
 	// reloads) from the moment Ready is called until Run returns.
@@ -79,7 +82,11 @@ func load(o Options, log *slog.Logger) (*setup, error) {
 			return nil, &ConfigError{fmt.Errorf("METRO_ESP_PROPOSALS (%s): %w", cfg.Sources["METRO_ESP_PROPOSALS"], err)}
 		}
 	}
-	if s.locals, err = policy.LocalAddrs(); err != nil {
+	if s.locals, err = localAddrs(o); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("reading this host's addresses: %w", err)
 	}
 	psks, warns, err := auth.LoadPSKDir(cfg.CredsDir, s.locals)

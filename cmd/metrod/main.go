@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -42,6 +44,7 @@ func run(args []string, stderr io.Writer) int {
 		hostname   = fs.String("hostname", "", "this server's `name` (overrides METRO_PARENT_HOSTNAME)")
 		showVer    = fs.Bool("version", false, "print the version and exit")
 		check      = fs.Bool("check-config", false, "validate the configuration, credentials and proposals, print the effective configuration (no secrets) and exit: 0 if valid, 1 if not; touches nothing")
+		localAddrs = fs.String("local-addrs", "", "comma-separated `addresses` this metrod owns, instead of all of the host's (memory backend only: several metrods on one host's loopback, see README \"Benchmarking and dry runs\")")
 		ignoreAlt  = fs.Bool("ignore-alternative-ports", false, "do not redirect METRO_ISAKMP_IKE_ALTERNATIVE_PORT and METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT (stale redirections are removed)")
 	)
 	fs.Usage = func() {
@@ -95,6 +98,14 @@ func run(args []string, stderr io.Writer) int {
 		Version:        version,
 		Log:            log,
 		IgnoreAltPorts: *ignoreAlt,
+	}
+	for _, f := range strings.FieldsFunc(*localAddrs, func(r rune) bool { return r == ',' || r == ' ' }) {
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "metrod: --local-addrs: %v\n", err)
+			return 2
+		}
+		opts.Locals = append(opts.Locals, a)
 	}
 	if *check {
 		if err := daemon.Check(opts, stdout); err != nil {

@@ -35,6 +35,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"bad port in file", []string{"--config", badPort}, 1, []string{"port.env:3", "METRO_ISAKMP_IKE_PORT"}},
 		{"bad port flag", []string{"--config", badPort, "--ike-port", "x"}, 1, []string{"--ike-port", "x"}},
 		{"missing creds dir", []string{"--config", badPort, "--ike-port", "500", "--creds-dir", filepath.Join(dir, "none")}, 1, []string{"--creds-dir", "no such directory"}},
+		{"bad --local-addrs", []string{"--local-addrs", "127.0.1.x"}, 2, []string{"--local-addrs", "127.0.1.x"}},
+		{"--local-addrs without memory backend", []string{"--config", write("ok.env", "METRO_CREDS_DIR="+creds+"\n"), "--local-addrs", "127.0.1.1"}, 1, []string{"--local-addrs", "memory"}},
 		{"weak ESP proposal", []string{"--config", badProp}, 1, []string{"METRO_ESP_PROPOSALS", "3des"}},
 	}
 	for _, c := range cases {
