@@ -39,6 +39,9 @@ func commands() []*command {
 	return []*command{
 		{name: "status", synopsis: "[--json] [--socket PATH]", summary: "show metrod and the state of its peers", run: runStatus},
 		{name: "test", synopsis: "[--tap] [--wait DURATION] [--config FILE] [--socket PATH]", summary: "check configuration, network, SAs and that traffic to every peer is encrypted", run: runTest},
+		{name: "reload", synopsis: "[--socket PATH]", summary: "make metrod re-read its configuration and credentials", run: runReload},
+		{name: "down", synopsis: "[--enable-clear-text] [--socket PATH]", summary: "stop metrod: SAs deleted, traffic blocked (or in clear with --enable-clear-text)", run: runDown},
+		{name: "restart", synopsis: "", summary: "restart metrod through the service manager (systemd)", run: runRestart},
 		{name: "version", synopsis: "[--socket PATH]", summary: "print the versions of metroctl and metrod", run: runVersion},
 		{name: "help", synopsis: "[COMMAND]", summary: "show help for metroctl or a command", run: runHelp},
 	}

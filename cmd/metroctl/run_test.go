@@ -169,7 +169,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{nil, exitUsage, "", "no command given"},
 		{[]string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
-		{[]string{"down"}, exitUsage, "", `unknown command "down"`},
+		{[]string{"shutdown"}, exitUsage, "", `unknown command "shutdown"`},
 		{[]string{"--bogus", "status"}, exitUsage, "", "flag provided but not defined"},
 		{[]string{"status", "--bogus"}, exitUsage, "", "Usage: metroctl status"},
 		{[]string{"status", "extra"}, exitUsage, "", `unexpected argument "extra"`},
