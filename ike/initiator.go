@@ -70,8 +70,16 @@ func (p *peer) initiate(ctx context.Context) error {
 		if n := findNotify(resp, wire.INVALID_KE_PAYLOAD); n != nil {
 			want := notifyGroup(n)
 			next := proposedGroup(props, want)
-			if retriedKE || next == nil {
+			switch {
+			case next == nil:
 				return fmt.Errorf("peer answered INVALID_KE_PAYLOAD asking for group %d, which we did not propose", want)
+			case want == ke.ID:
+				// Retrying with the same share cannot help: the peer
+				// cannot use the group it asks for (strongSwan does this
+				// when it lacks the plugin).
+				return fmt.Errorf("peer answered INVALID_KE_PAYLOAD asking for group %s, the one we sent a key share for; the peer cannot use it", ke.Name)
+			case retriedKE:
+				return fmt.Errorf("peer answered INVALID_KE_PAYLOAD again, asking for group %s after we retried once", next.Name)
 			}
 			p.log.Info("peer asks for another key exchange group; retrying", "group", next.Name)
 			retriedKE, ke = true, next
