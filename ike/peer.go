@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"metro/ike/wire"
+	"metro/xfrm"
 )
 
 // Peer states as shown by metroctl status.
@@ -254,13 +255,24 @@ func (p *peer) send(b []byte) {
 // payloads are the inner ones.
 func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.ExchangeType) ([]wire.Payload, *wire.Message, error) {
 	id := sa.nextID
-	p.send(req)
-	timeout := p.n.cfg.RetransmitBase
-	tries := 0
-	p.timerGen++
-	gen := p.timerGen
-	t := time.AfterFunc(timeout, func() { p.post(evTimer{sa: sa, gen: gen}) })
-	defer t.Stop()
+	timeout, tries := p.n.cfg.RetransmitBase, 0
+	var (
+		gen uint64
+		t   *time.Timer
+	)
+	// transmit sends the request and arms the timer for the next try.
+	transmit := func() {
+		p.send(req)
+		p.timerGen++
+		g := p.timerGen
+		gen = g
+		if t != nil {
+			t.Stop()
+		}
+		t = time.AfterFunc(timeout, func() { p.post(evTimer{sa: sa, gen: g}) })
+	}
+	transmit()
+	defer func() { t.Stop() }()
 	for {
 		var ev any
 		select {
@@ -272,7 +284,17 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 		case evClose:
 			p.closing = true
 			return nil, nil, errClosing
-		case evInitiate, evRekeyChild, evRekeyIKE, evDPD, evKernel:
+		case evKernel:
+			if ev.ev.Kind == xfrm.Acquire && ex == wire.IKE_SA_INIT && tries > 0 {
+				// Traffic is waiting and the peer has not answered yet:
+				// try now rather than at the next backoff step.
+				p.log.Info("traffic to the peer is waiting for an SA (kernel ACQUIRE): retransmitting IKE_SA_INIT now")
+				tries, timeout = 0, p.n.cfg.RetransmitBase
+				transmit()
+				continue
+			}
+			p.deferred = append(p.deferred, ev)
+		case evInitiate, evRekeyChild, evRekeyIKE, evDPD:
 			// Handled once this exchange is over.
 			p.deferred = append(p.deferred, ev)
 		case evHalfOpen, evRemoveIn, evFinishRekey:
@@ -287,11 +309,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 			tries++
 			timeout *= 2
 			p.log.Debug("retransmitting", "exchange", exchangeName(ex), "try", tries)
-			p.send(req)
-			p.timerGen++
-			gen = p.timerGen
-			t.Stop()
-			t = time.AfterFunc(timeout, func() { p.post(evTimer{sa: sa, gen: gen}) })
+			transmit()
 		case evPacket:
 			h := ev.msg.Header
 			if !h.IsResponse() {
