@@ -25,6 +25,8 @@ type memNet struct {
 	nodes map[netip.Addr]*Node
 	drop  func(b []byte, from, to netip.AddrPort) bool
 	delay func() time.Duration
+	held  []func() // datagrams held while paused
+	pause bool
 	sent  []sentMsg
 }
 
@@ -42,11 +44,18 @@ func (n *memNet) Send(b []byte, local, remote netip.AddrPort) error {
 		delay = n.delay()
 	}
 	n.sent = append(n.sent, sentMsg{local, remote, append([]byte(nil), b...)})
+	paused := n.pause
 	n.mu.Unlock()
 	if dst == nil || drop {
 		return nil
 	}
 	c := append([]byte(nil), b...)
+	if paused {
+		n.mu.Lock()
+		n.held = append(n.held, func() { go dst.Receive(c, remote, local) })
+		n.mu.Unlock()
+		return nil
+	}
 	go func() {
 		if delay > 0 {
 			time.Sleep(delay)
@@ -105,8 +114,24 @@ func newHost(t *testing.T, net *memNet, addr string, cfg Config) *testHost {
 	return h
 }
 
+// connect configures a and b as each other's peers. Datagrams are held
+// until both know each other, as when two configured daemons start.
 func connect(t *testing.T, ctx context.Context, a, b *testHost, keyA, keyB string) {
 	t.Helper()
+	net := a.node.cfg.Transport.(*memNet)
+	net.mu.Lock()
+	net.pause = true
+	net.mu.Unlock()
+	defer func() {
+		net.mu.Lock()
+		net.pause = false
+		held := net.held
+		net.held = nil
+		net.mu.Unlock()
+		for _, f := range held {
+			f()
+		}
+	}()
 	if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, PSK: auth.Secret(keyA), Reqid: xfrm.ReqidBase + 1}); err != nil {
 		t.Fatal(err)
 	}
