@@ -600,3 +600,88 @@ func TestRemovePeer(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestRekeyPFSAndInvalidKE: with PFS in the ESP proposals the CHILD_SA
+// rekey carries a key exchange; when the responder takes only another
+// group it answers INVALID_KE_PAYLOAD and the initiator retries with it.
+func TestRekeyPFSAndInvalidKE(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		espA, err := ikecrypto.ParseProposals("aes256gcm16-x25519-ecp256", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		espB, err := ikecrypto.ParseProposals("aes256gcm16-ecp256", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only the original initiator rekeys before 92% of the lifetime;
+		// b (higher address) wins the crossing and initiates, so give b
+		// the proposal that starts with the group a does not take first.
+		a := newHost(t, net, "10.0.0.1", Config{ESPProposals: espB, ChildLifetime: 30 * time.Second})
+		b := newHost(t, net, "10.0.0.2", Config{ESPProposals: espA, ChildLifetime: 30 * time.Second})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		first := b.node.Peers()[0].Children[0].SPIIn
+		time.Sleep(40 * time.Second)
+		synctest.Wait()
+		pb := b.node.Peers()[0]
+		if len(pb.Children) != 1 || pb.Children[0].SPIIn == first {
+			t.Fatalf("no CHILD_SA rekey in 40 s: %+v", pb.Children)
+		}
+		if pb.Children[0].KE != "ecp256" {
+			t.Errorf("rekeyed CHILD_SA uses PFS group %q, want ecp256", pb.Children[0].KE)
+		}
+		logs := a.log() + b.log()
+		if !strings.Contains(logs, "answering INVALID_KE_PAYLOAD to a CHILD_SA rekey") || !strings.Contains(logs, "another PFS group") {
+			t.Errorf("no INVALID_KE_PAYLOAD round trip in CREATE_CHILD_SA:\n%s", logs)
+		}
+		checkPaired(t, a, b)
+		finish(cancel, a, b)
+	})
+}
+
+// TestRekeyCollision: both hosts start rekeying the same CHILD_SA at the
+// same moment. Exactly one new pair must result, the same on both sides.
+func TestRekeyCollision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{delay: func() time.Duration { return 2 * time.Millisecond }}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		pa := a.node.peers[pairKey{a.addr, b.addr}]
+		pb := b.node.peers[pairKey{b.addr, a.addr}]
+		old := pa.current.child.spiIn
+		pa.post(evRekeyChild{pa.current.child})
+		pb.post(evRekeyChild{pb.current.child})
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		ia, ib := a.node.Peers()[0], b.node.Peers()[0]
+		if len(ia.Children) != 1 || len(ib.Children) != 1 {
+			t.Fatalf("children after the collision: %+v / %+v", ia.Children, ib.Children)
+		}
+		if ia.Children[0].SPIIn == old {
+			t.Errorf("the CHILD_SA was not rekeyed")
+		}
+		if ia.Children[0].SPIIn != ib.Children[0].SPIOut || ia.Children[0].SPIOut != ib.Children[0].SPIIn {
+			t.Errorf("hosts disagree after the collision: %+v / %+v", ia.Children, ib.Children)
+		}
+		if !strings.Contains(a.log()+b.log(), "TEMPORARY_FAILURE") {
+			t.Errorf("the collision was not resolved with TEMPORARY_FAILURE")
+		}
+		if n, _, _ := a.kernel.Counts(); n != 2 {
+			t.Errorf("a has %d states after the collision, want one pair", n)
+		}
+		checkPaired(t, a, b)
+		finish(cancel, a, b)
+	})
+}
