@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"metro/auth"
+	"metro/firewall"
 	"metro/ike"
 	"metro/policy"
 	"metro/xfrm"
@@ -449,5 +450,30 @@ func TestDownCommand(t *testing.T) {
 	var h Handle
 	if _, err := h.Reload(context.Background()); !errors.Is(err, ErrNotReady) {
 		t.Errorf("Handle.Reload before Run: %v", err)
+	}
+}
+
+// TestReloadUpdatesFirewall: metro's nftables table follows the peers and
+// METRO_MSS on reload.
+func TestReloadUpdatesFirewall(t *testing.T) {
+	a4, b4, c4 := addr("10.0.0.1"), addr("10.0.0.2"), addr("10.0.0.3")
+	n := &testNet{nodes: map[netip.Addr]*ike.Node{}}
+	locals := []netip.Addr{a4}
+	h := newTestHost(t, n, peerSetup(locals, nil, pskFile("ab.psk", "k", a4, b4)))
+	fw := firewall.NewMemory()
+	h.d.fw = fw
+	cfg := &policy.Config{IKEPort: 500, MSS: 1300}
+	if _, err := h.reload(t, peerSetup(locals, cfg, pskFile("ab.psk", "k", a4, b4, c4))); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := fw.Current()
+	if !ok || r.MSS != 1300 || fmt.Sprint(r.Peers) != fmt.Sprint([]netip.Addr{b4, c4}) {
+		t.Fatalf("table after reload: %+v (installed %v)", r, ok)
+	}
+	if _, err := h.reload(t, peerSetup(locals, &policy.Config{IKEPort: 500}, pskFile("ab.psk", "k", a4, b4, c4))); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fw.Current(); ok {
+		t.Errorf("table still installed after METRO_MSS was unset")
 	}
 }
