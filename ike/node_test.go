@@ -685,3 +685,39 @@ func TestRekeyCollision(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestRepliesGoToSourcePort: a host answers to the address and port a
+// request came from (RFC 7296 2.11), not to the port it would use itself:
+// what an alternative-port redirect or a NAT needs. a sends from port 600,
+// b from 500 (memNet delivers by address).
+func TestRepliesGoToSourcePort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{Port: 600})
+		b := newHost(t, net, "10.0.0.2", Config{Port: 500})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		responses := 0
+		for _, m := range net.messages() {
+			h, err := wire.ParseHeader(m.b)
+			if err != nil || !h.IsResponse() {
+				continue
+			}
+			responses++
+			want := uint16(600) // requests from a come from port 600
+			if m.from.Addr() == a.addr {
+				want = 500
+			}
+			if m.to.Port() != want {
+				t.Errorf("%s response from %s went to port %d, want %d (the request's source port)", h.Exchange, m.from, m.to.Port(), want)
+			}
+		}
+		if responses == 0 {
+			t.Fatal("no responses seen")
+		}
+		finish(cancel, a, b)
+	})
+}

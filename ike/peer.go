@@ -242,9 +242,17 @@ func (p *peer) stopRetry() {
 	}
 }
 
-// send transmits a datagram to the peer.
-func (p *peer) send(b []byte) {
-	if err := p.n.cfg.Transport.Send(b, p.local, p.remote); err != nil {
+// send transmits a request to the peer's configured port.
+func (p *peer) send(b []byte) { p.sendTo(b, p.remote) }
+
+// sendTo transmits a datagram; responses go back to the address and port
+// the request came from (RFC 7296 2.11), which differs from the configured
+// port behind a NAT or an alternative-port redirect.
+func (p *peer) sendTo(b []byte, to netip.AddrPort) {
+	if !to.IsValid() {
+		to = p.remote
+	}
+	if err := p.n.cfg.Transport.Send(b, p.local, to); err != nil {
 		p.log.Debug("send failed", "err", err)
 	}
 }
@@ -376,7 +384,7 @@ func (p *peer) handlePacket(ev evPacket) {
 	switch {
 	case h.MessageID+1 == sa.expectID && sa.lastResp != nil:
 		p.log.Debug("retransmitted request, resending cached response", "msgid", h.MessageID)
-		p.send(sa.lastResp)
+		p.sendTo(sa.lastResp, ev.from)
 		return
 	case h.MessageID != sa.expectID:
 		p.log.Debug("request with unexpected message ID", "msgid", h.MessageID, "want", sa.expectID)
@@ -398,6 +406,7 @@ func (p *peer) handlePacket(ev evPacket) {
 		return
 	}
 	p.lastRecv = time.Now()
+	sa.replyTo = ev.from
 	if unsupportedCritical(inner) != nil {
 		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD,
 			Data: []byte{byte(unsupportedCritical(inner).PayloadType)}}})
@@ -421,7 +430,7 @@ func (p *peer) reply(sa *ikeSA, h wire.Header, payloads []wire.Payload) {
 	b := wire.Seal(sa.header(h.Exchange, h.MessageID, true), payloads, sa.out)
 	sa.lastResp = b
 	sa.expectID = h.MessageID + 1
-	p.send(b)
+	p.sendTo(b, sa.replyTo)
 }
 
 // unsupportedCritical returns the first payload we do not understand whose

@@ -31,7 +31,7 @@ func (p *peer) respondInit(ev evPacket) {
 	for _, sa := range p.sas {
 		if !sa.initiator && sa.spiI == h.SPIi {
 			if bytes.Equal(sa.initReq, ev.msg.Raw) {
-				p.send(sa.initResp)
+				p.sendTo(sa.initResp, ev.from)
 			}
 			return
 		}
@@ -52,7 +52,7 @@ func (p *peer) respondInit(ev evPacket) {
 			Header:   wire.Header{SPIi: h.SPIi, Version: 0x20, Exchange: wire.IKE_SA_INIT, Flags: wire.FlagResponse},
 			Payloads: ps,
 		}
-		p.send(m.Marshal())
+		p.sendTo(m.Marshal(), ev.from)
 	}
 	ps := ev.msg.Payloads
 	if u := unsupportedCritical(ps); u != nil {
@@ -119,7 +119,8 @@ func (p *peer) respondInit(ev evPacket) {
 	sa.expectID = 1
 	p.sas[sa.spiR] = sa
 	p.log.Debug("IKE_SA_INIT answered", "suite", c.suite.String())
-	p.send(sa.initResp)
+	sa.replyTo = ev.from
+	p.sendTo(sa.initResp, ev.from)
 	time.AfterFunc(halfOpenTimeout, func() { p.post(evHalfOpen{sa: sa}) })
 }
 

@@ -26,6 +26,7 @@ type ikeSA struct {
 	nextID   uint32
 	expectID uint32
 	lastResp []byte
+	replyTo  netip.AddrPort // source of the peer's last request
 
 	// The IKE_SA_INIT messages, signed in AUTH (RFC 7296 2.15).
 	initReq, initResp []byte
