@@ -18,7 +18,7 @@ const maxCookieRetries = 2
 // initiate sets up an IKE SA and its CHILD_SA with the peer, as the
 // original initiator, in protocol order: IKE_SA_INIT, then IKE_AUTH.
 func (p *peer) initiate(ctx context.Context) error {
-	p.initiating, p.superseded = true, false
+	p.initiating, p.superseded, p.initTries = true, false, 0
 	defer func() { p.initiating, p.superseded = false, false }()
 	p.setState(StateConnecting, "")
 	sa := &ikeSA{initiator: true, spiI: p.newSPI()}

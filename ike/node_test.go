@@ -721,3 +721,30 @@ func TestRepliesGoToSourcePort(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestCrossedInitiationOneWayReachability: the higher host's requests never
+// reach the lower one (as after a port change on one side). The higher
+// host stops ignoring the lower one's IKE_SA_INIT once its own went
+// unanswered for a few seconds, so the SA comes up without waiting for its
+// whole retransmission schedule.
+func TestCrossedInitiationOneWayReachability(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		net.drop = func(b []byte, from, to netip.AddrPort) bool {
+			h, err := wire.ParseHeader(b)
+			return err == nil && from.Addr() == netip.MustParseAddr("10.0.0.2") && !h.IsResponse()
+		}
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		start := time.Now()
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("established after %v, want within a few seconds", took)
+		}
+		finish(cancel, a, b)
+	})
+}

@@ -60,7 +60,8 @@ type peer struct {
 	retry      *time.Timer
 	closing    bool
 	initiating bool
-	superseded bool
+	superseded bool // a crossed IKE_SA_INIT from the peer replaces our initiation
+	initTries  int  // retransmissions of our pending IKE_SA_INIT
 
 	rekeyingChild *childSA  // our CHILD_SA rekey in progress
 	rekeyingIKE   *ikeSA    // our IKE SA rekey in progress
@@ -315,6 +316,9 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 				return nil, nil, fmt.Errorf("no answer to %s after %d retransmissions", exchangeName(ex), tries)
 			}
 			tries++
+			if ex == wire.IKE_SA_INIT {
+				p.initTries = tries
+			}
 			timeout *= 2
 			p.log.Debug("retransmitting", "exchange", exchangeName(ex), "try", tries)
 			transmit()

@@ -39,9 +39,12 @@ func (p *peer) respondInit(ev evPacket) {
 	// Crossed initiation (both hosts start at once): the host with the
 	// higher address keeps its own initiation and ignores the peer's; the
 	// lower one answers and abandons its own. Both reach the same decision
-	// independently, so exactly one IKE SA results.
+	// independently, so exactly one IKE SA results. Should our request have
+	// gone unanswered for a while (the peer does not hear us, say on
+	// another port), we answer the peer's anyway; if both attempts then
+	// complete, established() keeps one.
 	if p.initiating {
-		if !p.cfg.Local.Less(p.cfg.Remote) {
+		if !p.cfg.Local.Less(p.cfg.Remote) && p.initTries < 2 {
 			p.log.Debug("crossed IKE_SA_INIT: ignoring the peer's, ours takes precedence (higher address)")
 			return
 		}
