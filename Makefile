@@ -3,7 +3,7 @@ GO ?= go
 # Extra flags for the VM runner, e.g. make vmtest VMTEST_FLAGS='-run Smoke -v'
 VMTEST_FLAGS ?=
 
-.PHONY: all build test unittest vmtest kernel demo clean
+.PHONY: all build test unittest vmtest kernel demo bench clean
 
 all: build
 
@@ -30,6 +30,12 @@ vmtest: kernel
 # pings proven to be ESP on the wire. Boots the VM when this kernel has no ESP.
 demo: build
 	scripts/demo
+
+# metrod vs strongSwan's charon as IKE responders on loopback (private
+# network namespace), same load generator; see README "Benchmarking and dry
+# runs". BENCH_N setups, BENCH_C at once.
+bench:
+	scripts/bench.sh -o bench/results-$$(date +%F).md
 
 clean:
 	rm -rf bin .cache/vmtest

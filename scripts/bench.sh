@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# bench.sh: metrod against strongSwan's charon as IKEv2 responders, same
+# load generator (cmd/metro-bench), same run, this machine.
+#
+# Everything runs in a private network and mount namespace (unshare -n -m):
+# only loopback addresses (127.0.1.1 metrod, 127.0.1.2 charon, initiators
+# from 127.0.2.1 on), nothing touches the host's lo, /run is a private
+# tmpfs (charon's pid file and sockets), and every process is stopped at
+# the end. metrod runs with --kernel memory; charon with kernel-libipsec
+# (ESP in user space, no kernel ESP needed).
+#
+# Usage: scripts/bench.sh [-n SETUPS] [-c CONCURRENCY] [-o results.md]
+#   N, C  also from the environment (BENCH_N, BENCH_C). Needs root,
+#   strongswan-charon, libcharon-extra-plugins (kernel-libipsec) and
+#   libstrongswan-standard-plugins (openssl: X25519, AES-GCM).
+set -euo pipefail
+
+N=${BENCH_N:-2000}
+C=${BENCH_C:-50}
+OUT=""
+while getopts "n:c:o:" opt; do
+	case $opt in
+	n) N=$OPTARG ;;
+	c) C=$OPTARG ;;
+	o) OUT=$OPTARG ;;
+	*) echo "usage: $0 [-n setups] [-c concurrency] [-o results.md]" >&2; exit 2 ;;
+	esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ ${BENCH_INNER:-} != 1 ]]; then
+	[[ $(id -u) == 0 ]] || { echo "bench.sh: needs root (network namespace, charon)" >&2; exit 1; }
+	[[ -x /usr/lib/ipsec/charon ]] || { echo "bench.sh: charon missing: apt-get install strongswan-charon libcharon-extra-plugins libstrongswan-standard-plugins" >&2; exit 1; }
+	for p in kernel-libipsec openssl; do
+		[[ -e /usr/lib/ipsec/plugins/libstrongswan-$p.so ]] || { echo "bench.sh: strongSwan plugin $p missing: apt-get install libcharon-extra-plugins libstrongswan-standard-plugins" >&2; exit 1; }
+	done
+	mkdir -p "$root/bin"
+	(cd "$root" && CGO_ENABLED=0 go build -o bin/ ./cmd/metrod ./cmd/metro-bench)
+	# The crypto floor: one responder's cryptography per setup, alone.
+	floor=$(cd "$root" && go test -run '^$' -bench ResponderHandshakeCrypto -benchtime 3000x ./ike |
+		awk '/^BenchmarkResponderHandshakeCrypto/ {print $3}')
+	[[ -n $OUT && $OUT != /* ]] && OUT=$root/$OUT
+	export BENCH_INNER=1 BENCH_ROOT=$root BENCH_FLOOR_NS=$floor
+	exec timeout --kill-after=10 900 unshare -n -m --propagation private "$0" -n "$N" -c "$C" ${OUT:+-o "$OUT"}
+fi
+
+# ---- inside the namespaces ----
+root=$BENCH_ROOT
+mount -t tmpfs tmpfs /run
+work=/run/bench
+mkdir -p "$work/creds" "$work/swanctl"
+ip link set lo up
+ip addr add 127.0.1.1/32 dev lo
+ip addr add 127.0.1.2/32 dev lo
+
+pids=()
+logs=$root/.cache/bench
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 1
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	# Logs and raw results survive the private /run.
+	mkdir -p "$logs"
+	cp "$work"/*.log "$work"/*.stdout "$work"/*.json "$work"/*.conf "$logs"/ 2>/dev/null || true
+}
+trap cleanup EXIT
+
+key=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+# The initiator addresses: 127.0.2.1 and the N-1 after it.
+addrs=$(python3 -c "
+import ipaddress,sys
+a=ipaddress.ip_address('127.0.2.1')
+print(' '.join(str(a+i) for i in range($N)))")
+printf '127.0.1.1 %s\n%s\n' "$addrs" "$key" >"$work/creds/bench.psk"
+chmod 600 "$work/creds/bench.psk"
+printf 'METRO_CREDS_DIR=%s\n' "$work/creds" >"$work/metro.env"
+
+# metrod: memory kernel, its own address only, IKE port 5500.
+"$root/bin/metrod" --config "$work/metro.env" --kernel memory --local-addrs 127.0.1.1 \
+	--ike-port 5500 --socket "$work/metrod.sock" 2>"$work/metrod.log" &
+metrod_pid=$!
+pids+=("$metrod_pid")
+
+# charon: kernel-libipsec, IKE on port 5600 (it binds the wildcard address).
+cat >"$work/strongswan.conf" <<CONF
+charon {
+	port = 5600
+	port_nat_t = 5601
+	load = random nonce openssl curve25519 gcm aes sha2 hmac kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+	install_routes = no
+	threads = 32
+	# Like metrod: no cookies, no half-open limits (a like-for-like race).
+	plugins {
+		vici {
+			socket = unix://$work/charon.vici
+		}
+	}
+	filelog {
+		charon {
+			path = $work/charon.log
+			flush_line = yes
+			default = ${CHARON_LOGLEVEL:-1}
+		}
+	}
+	syslog {
+		daemon {
+			default = -1
+		}
+	}
+}
+CONF
+cat >"$work/swanctl/swanctl.conf" <<CONF
+connections {
+	bench {
+		version = 2
+		local_addrs = 127.0.1.2
+		proposals = aes256gcm16-prfsha256-x25519
+		unique = never
+		local {
+			auth = psk
+			id = 127.0.1.2
+		}
+		remote {
+			auth = psk
+		}
+		children {
+			bench {
+				mode = transport
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+}
+secrets {
+	ike-bench {
+		secret = "$key"
+	}
+}
+CONF
+STRONGSWAN_CONF=$work/strongswan.conf /usr/lib/ipsec/charon >"$work/charon.stdout" 2>&1 &
+charon_pid=$!
+pids+=("$charon_pid")
+for _ in $(seq 50); do [[ -S $work/charon.vici ]] && break; sleep 0.1; done
+swanctl --load-all --uri "unix://$work/charon.vici" --file "$work/swanctl/swanctl.conf" >"$work/swanctl.out" 2>&1 ||
+	{ cat "$work/swanctl.out" "$work/charon.log" >&2; exit 1; }
+for _ in $(seq 50); do [[ -S $work/metrod.sock ]] && break; sleep 0.1; done
+sleep 1
+
+bench() { # label target src pid json
+	"$root/bin/metro-bench" -label "$1" -target "$2" -local-port 5700 -src "$3" -n "$N" -c "$C" \
+		-psk-file "$work/creds/bench.psk" -pid "$4" -hold 2s -deadline "${BENCH_DEADLINE:-120s}" -json "$5" || true
+}
+# metrod answers to its own IKE port: its initiators bind 5500.
+"$root/bin/metro-bench" -label metrod -target 127.0.1.1:5500 -src 127.0.2.1 -n "$N" -c "$C" \
+	-psk-file "$work/creds/bench.psk" -pid "$metrod_pid" -hold 2s -deadline "${BENCH_DEADLINE:-120s}" -json "$work/metrod.json" || true
+# metrod is measured: stop it so that it takes no CPU from charon's run.
+kill "$metrod_pid"; wait "$metrod_pid" 2>/dev/null || true
+bench charon 127.0.1.2:5600 127.0.2.1 "$charon_pid" "$work/charon.json"
+
+python3 - "$work/metrod.json" "$work/charon.json" "${OUT:-}" <<'PY'
+import json, os, platform, subprocess, sys, datetime
+m, c = (json.load(open(p)) for p in sys.argv[1:3])
+out = sys.argv[3]
+floor_ms = float(os.environ.get("BENCH_FLOOR_NS") or 0) / 1e6
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+def row(name, key, fmt, better):
+    a, b = m[key], c[key]
+    ratio = f"{a / b:.2f}" if b else "n/a"
+    return f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {ratio} | {better} |"
+lines = [
+    f"# metro vs strongSwan responder benchmark, {datetime.date.today()}",
+    "",
+    f"CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; "
+    f"N={m['n']} setups, C={m['concurrency']} initiators at once (metro-bench, PSK, x25519, aes256gcm16, prfsha256).",
+    "metrod: `--kernel memory`; charon 5.9: kernel-libipsec. Same load generator, same run, private network namespace on loopback.",
+    "",
+    "| | metrod | charon | metro/charon | better |",
+    "|---|---|---|---|---|",
+    row("setups established", "established", "{:d}", "higher"),
+    row("setups/s", "setups_per_sec", "{:.1f}", "higher"),
+    row("p50 setup latency (ms)", "p50_ms", "{:.2f}", "lower"),
+    row("p99 setup latency (ms)", "p99_ms", "{:.2f}", "lower"),
+    row("responder CPU ms per setup", "responder_cpu_ms_per_setup", "{:.3f}", "lower"),
+    row("RSS growth per established peer (bytes)", "responder_rss_per_peer", "{:.0f}", "lower"),
+    row("RSS total / established peers (bytes)", "responder_rss_total_per_peer", "{:.0f}", "lower"),
+    "",
+]
+if floor_ms:
+    r = m["responder_cpu_ms_per_setup"] / floor_ms if m["responder_cpu_ms_per_setup"] else 0
+    lines.append(f"Crypto floor (BenchmarkResponderHandshakeCrypto): {floor_ms:.3f} ms per setup; "
+                 f"metrod CPU per setup is {r:.2f}x the floor.")
+for x in (m, c):
+    if x["failures"]:
+        lines.append(f"{x['label']} failures: " + "; ".join(f"{f['count']}x {f['reason']}" for f in x["failures"]))
+lines.append("")
+lines.append(f"Reproduce: `sudo make bench` (or `scripts/bench.sh -n {m['n']} -c {m['concurrency']}`).")
+text = "\n".join(lines) + "\n"
+print(text)
+if out:
+    with open(out, "w") as f:
+        f.write(text)
+PY
