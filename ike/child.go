@@ -43,6 +43,11 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) e
 	in.Lifetime = life
 	out := espState(s, p.cfg.Local, p.cfg.Remote, c.spiOut, c.reqid, outE, outA)
 	out.Lifetime = life
+	if sa.nat {
+		// ESP in UDP on the IKE SA's NAT-traversal ports (RFC 3948).
+		enc := &xfrm.Encap{SrcPort: sa.local.Port(), DstPort: sa.peerPort()}
+		in.Encap, out.Encap = &xfrm.Encap{SrcPort: enc.DstPort, DstPort: enc.SrcPort}, enc
+	}
 	if err := p.n.cfg.Kernel.AddSA(in); err != nil {
 		return fmt.Errorf("installing inbound ESP state %08x: %w", c.spiIn, err)
 	}

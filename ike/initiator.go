@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"metro/ike/ikecrypto"
@@ -21,7 +22,7 @@ func (p *peer) initiate(ctx context.Context) error {
 	p.initiating, p.superseded, p.initTries = true, false, 0
 	defer func() { p.initiating, p.superseded = false, false }()
 	p.setState(StateConnecting, "")
-	sa := &ikeSA{initiator: true, spiI: p.newSPI()}
+	sa := &ikeSA{initiator: true, spiI: p.newSPI(), local: p.local, remote: p.remote}
 	p.sas[sa.spiI] = sa
 	ok := false
 	defer func() {
@@ -57,6 +58,7 @@ func (p *peer) initiate(ctx context.Context) error {
 			&wire.KE{Group: ke.ID, Data: share.Public()},
 			&wire.Nonce{Data: sa.ni},
 		)
+		req.Payloads = append(req.Payloads, natNotifies(sa.spiI, 0, sa.local, sa.remote)...)
 		sa.initReq = req.Marshal()
 		resp, respMsg, err = p.exchange(ctx, sa, sa.initReq, wire.IKE_SA_INIT)
 		if err != nil {
@@ -114,6 +116,14 @@ func (p *peer) initiate(ctx context.Context) error {
 		return errors.New("responder SPI is zero")
 	}
 	sa.initResp = respMsg.Raw
+	if _, peerBehind, usBehind := detectNAT(resp, sa.spiI, sa.spiR, sa.respFrom, sa.local); peerBehind || usBehind {
+		// Move to the NAT-traversal port from IKE_AUTH on (RFC 7296 2.23).
+		sa.nat, sa.usBehindNAT = true, usBehind
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), p.n.cfg.NATTPort)
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), p.n.cfg.NATTPort)
+		p.log.Info("NAT detected between the hosts: moving to the NAT-traversal port", "we_behind_nat", usBehind,
+			"peer_behind_nat", peerBehind, "port", p.n.cfg.NATTPort)
+	}
 	gir, err := share.Shared(keR.Data)
 	if err != nil {
 		return fmt.Errorf("responder key share: %w", err)
@@ -199,7 +209,7 @@ func (p *peer) acceptChild(sa *ikeSA, child *childSA, resp []wire.Payload) error
 		return fmt.Errorf("responder ESP SPI has %d bytes, want 4", len(c.spi))
 	}
 	tsi, tsr := findTS(resp)
-	if tsi == nil || tsr == nil || !coversHost(tsi, p.cfg.Local) || !coversHost(tsr, p.cfg.Remote) {
+	if !p.hostPairTS(sa, tsi, tsr) {
 		return errors.New("responder narrowed the traffic selectors below the host pair")
 	}
 	child.spiOut = beUint32(c.spi)
@@ -216,7 +226,7 @@ func (p *peer) verifyPSK(sa *ikeSA, id *wire.ID, a *wire.Auth, initMsg, nonce, s
 	if a.Method != wire.AuthSharedKeyMIC {
 		return fmt.Errorf("peer uses authentication method %d, we expect a pre-shared key (2)", a.Method)
 	}
-	if addr, ok := idAddr(id); ok && addr != p.cfg.Remote {
+	if addr, ok := idAddr(id); ok && addr != p.cfg.Remote && !sa.nat {
 		return fmt.Errorf("peer identifies as %s, but its address is %s", addr, p.cfg.Remote)
 	}
 	want := ikecrypto.PSKAuth(sa.suite.PRF, p.cfg.PSK, ikecrypto.SignedOctets(sa.suite.PRF, initMsg, nonce, skp, id.Body()))
@@ -233,7 +243,7 @@ func (p *peer) sendAuthFailedInfo(sa *ikeSA) {
 	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
 		[]wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}}, sa.out)
 	sa.nextID++
-	p.send(req)
+	p.sendReq(sa, req)
 }
 
 // established makes sa the peer's current SA. Should another IKE SA with
@@ -262,6 +272,7 @@ func (p *peer) established(sa *ikeSA) {
 	p.stopRetry()
 	p.lastRecv = time.Now()
 	if winner == sa {
+		p.armKeepalive(sa)
 		p.armIKERekey(sa, sa.initiator)
 		if sa.child != nil {
 			p.armChildRekey(sa.child, sa.initiator)
@@ -284,7 +295,7 @@ func (p *peer) deleteIKESA(sa *ikeSA) {
 	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
 		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, sa.out)
 	sa.nextID++
-	p.send(req)
+	p.sendReq(sa, req)
 	p.removeSA(sa, "deleted")
 }
 

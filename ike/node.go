@@ -30,6 +30,7 @@ type Config struct {
 	Kernel    xfrm.Kernel
 	Transport Transport
 	Port      uint16 // IKE port, ours and the peers'
+	NATTPort  uint16 // NAT-traversal port, ours and the peers' (default 4500)
 
 	IKEProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultIKEProposals()
 	ESPProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultESPProposals()
@@ -120,6 +121,9 @@ func NewNode(cfg Config) *Node {
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 500
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
 	}
 	return &Node{
 		cfg:       cfg,
@@ -215,7 +219,7 @@ func (n *Node) Receive(b []byte, local, remote netip.AddrPort) {
 		n.rejectUnknown(m, local, remote)
 		return
 	}
-	p.post(evPacket{msg: m, from: remote})
+	p.post(evPacket{msg: m, from: remote, to: local})
 }
 
 // rejectUnknown answers a request from an address that is no configured

@@ -27,6 +27,8 @@ type memNet struct {
 	delay func() time.Duration
 	held  []func() // datagrams held while paused
 	pause bool
+	// nat, when set, rewrites a datagram's addresses; ok false drops it.
+	nat func(from, to netip.AddrPort) (f, t netip.AddrPort, ok bool)
 	sent  []sentMsg
 }
 
@@ -36,6 +38,12 @@ type sentMsg struct {
 }
 
 func (n *memNet) Send(b []byte, local, remote netip.AddrPort) error {
+	if n.nat != nil {
+		var ok bool
+		if local, remote, ok = n.nat(local, remote); !ok {
+			return nil
+		}
+	}
 	n.mu.Lock()
 	dst := n.nodes[remote.Addr()]
 	drop := n.drop != nil && n.drop(b, local, remote)
@@ -744,6 +752,82 @@ func TestCrossedInitiationOneWayReachability(t *testing.T) {
 		waitState(t, b, StateEstablished)
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("established after %v, want within a few seconds", took)
+		}
+		finish(cancel, a, b)
+	})
+}
+
+// TestNATTraversal: a is behind a NAT (10.1.0.2, seen as 10.2.0.1 with
+// other ports). Both hosts detect it, the IKE SA moves to the NAT-T port,
+// the ESP states are UDP-encapsulated on the mapped ports, and a sends
+// keepalives.
+func TestNATTraversal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		private, public, server := netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("10.2.0.1"), netip.MustParseAddr("10.2.0.2")
+		net := &memNet{}
+		net.nat = func(from, to netip.AddrPort) (netip.AddrPort, netip.AddrPort, bool) {
+			switch {
+			case from.Addr() == private: // outbound through the NAT
+				return netip.AddrPortFrom(public, 30000+from.Port()), to, true
+			case to.Addr() == public && to.Port() > 30000: // a mapped reply
+				return from, netip.AddrPortFrom(private, to.Port()-30000), true
+			case to.Addr() == public: // unsolicited: dropped
+				return from, to, false
+			}
+			return from, to, true
+		}
+		a := newHost(t, net, "10.1.0.2", Config{})
+		b := newHost(t, net, "10.2.0.2", Config{})
+		if err := a.node.AddPeer(ctx, PeerConfig{Local: private, Remote: server, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.node.AddPeer(ctx, PeerConfig{Local: server, Remote: public, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		as, _ := a.kernel.SAs()
+		bs, _ := b.kernel.SAs()
+		if len(as) != 2 || len(bs) != 2 {
+			t.Fatalf("states: a %d, b %d", len(as), len(bs))
+		}
+		for _, x := range as {
+			if x.Encap == nil || x.Encap.SrcPort != 4500 && x.Encap.DstPort != 4500 {
+				t.Errorf("a's state %08x is not encapsulated on 4500: %+v", x.SPI, x.Encap)
+			}
+			found := false
+			for _, y := range bs {
+				if y.SPI != x.SPI {
+					continue
+				}
+				found = true
+				if !bytes.Equal(x.AEAD.Key, y.AEAD.Key) {
+					t.Errorf("state %08x: keys differ", x.SPI)
+				}
+				// b sees a at the NAT's mapping of port 4500.
+				if y.Encap == nil || (y.Dst == server && y.Encap.SrcPort != 34500) || (y.Src == server && y.Encap.DstPort != 34500) {
+					t.Errorf("b's state %08x encapsulation %+v, want the mapped port 34500", y.SPI, y.Encap)
+				}
+			}
+			if !found {
+				t.Errorf("a's state %08x has no counterpart on b", x.SPI)
+			}
+		}
+		keepalives := 0
+		for _, m := range net.messages() {
+			if len(m.b) == 1 && m.b[0] == 0xff && m.to.Port() == 4500 {
+				keepalives++
+			}
+		}
+		if keepalives == 0 {
+			t.Errorf("a behind the NAT sent no keepalives")
+		}
+		if !strings.Contains(a.log(), "NAT detected") || !strings.Contains(b.log(), "NAT detected") {
+			t.Errorf("NAT not reported in both logs")
 		}
 		finish(cancel, a, b)
 	})

@@ -26,8 +26,8 @@ const (
 // the same time.
 type (
 	evPacket struct {
-		msg  *wire.Message
-		from netip.AddrPort
+		msg      *wire.Message
+		from, to netip.AddrPort // the peer's address and ours
 	}
 	evTimer struct {
 		sa  *ikeSA
@@ -194,6 +194,8 @@ func (p *peer) handleSimple(ev any) {
 		p.removeRetired(ev.c)
 	case evFinishRekey:
 		p.finishRekey(ev.sa, ev.old, ev.new)
+	case evKeepalive:
+		p.keepalive(ev.sa)
 	}
 }
 
@@ -243,20 +245,24 @@ func (p *peer) stopRetry() {
 	}
 }
 
-// send transmits a request to the peer's configured port.
-func (p *peer) send(b []byte) { p.sendTo(b, p.remote) }
-
-// sendTo transmits a datagram; responses go back to the address and port
-// the request came from (RFC 7296 2.11), which differs from the configured
-// port behind a NAT or an alternative-port redirect.
-func (p *peer) sendTo(b []byte, to netip.AddrPort) {
+// transmit sends a datagram. Requests go to the SA's remote endpoint;
+// responses go back to the address and port the request came from, from
+// the one it arrived at (RFC 7296 2.11): behind a NAT or an
+// alternative-port redirect these differ from the configured ports.
+func (p *peer) transmit(b []byte, from, to netip.AddrPort) {
+	if !from.IsValid() {
+		from = p.local
+	}
 	if !to.IsValid() {
 		to = p.remote
 	}
-	if err := p.n.cfg.Transport.Send(b, p.local, to); err != nil {
+	if err := p.n.cfg.Transport.Send(b, from, to); err != nil {
 		p.log.Debug("send failed", "err", err)
 	}
 }
+
+// sendReq sends a request of sa.
+func (p *peer) sendReq(sa *ikeSA, b []byte) { p.transmit(b, sa.local, sa.remote) }
 
 // exchange sends a request and waits for its response, retransmitting with
 // exponential backoff (RFC 7296 2.1). Requests the peer sends meanwhile are
@@ -271,7 +277,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 	)
 	// transmit sends the request and arms the timer for the next try.
 	transmit := func() {
-		p.send(req)
+		p.sendReq(sa, req)
 		p.timerGen++
 		g := p.timerGen
 		gen = g
@@ -306,7 +312,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 		case evInitiate, evRekeyChild, evRekeyIKE, evDPD:
 			// Handled once this exchange is over.
 			p.deferred = append(p.deferred, ev)
-		case evHalfOpen, evRemoveIn, evFinishRekey:
+		case evHalfOpen, evRemoveIn, evFinishRekey, evKeepalive:
 			p.handleSimple(ev)
 		case evTimer:
 			if ev.sa != sa || ev.gen != gen {
@@ -335,6 +341,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 				p.handlePacket(ev)
 				continue
 			}
+			sa.respFrom = ev.from
 			if sa.in == nil {
 				return ev.msg.Payloads, ev.msg, nil
 			}
@@ -388,7 +395,7 @@ func (p *peer) handlePacket(ev evPacket) {
 	switch {
 	case h.MessageID+1 == sa.expectID && sa.lastResp != nil:
 		p.log.Debug("retransmitted request, resending cached response", "msgid", h.MessageID)
-		p.sendTo(sa.lastResp, ev.from)
+		p.transmit(sa.lastResp, ev.to, ev.from)
 		return
 	case h.MessageID != sa.expectID:
 		p.log.Debug("request with unexpected message ID", "msgid", h.MessageID, "want", sa.expectID)
@@ -410,7 +417,9 @@ func (p *peer) handlePacket(ev evPacket) {
 		return
 	}
 	p.lastRecv = time.Now()
-	sa.replyTo = ev.from
+	sa.replyTo, sa.replyFrom = ev.from, ev.to
+	// Follow the peer to where it sends from now (NAT mapping, port move).
+	sa.local, sa.remote = ev.to, ev.from
 	if unsupportedCritical(inner) != nil {
 		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD,
 			Data: []byte{byte(unsupportedCritical(inner).PayloadType)}}})
@@ -434,7 +443,7 @@ func (p *peer) reply(sa *ikeSA, h wire.Header, payloads []wire.Payload) {
 	b := wire.Seal(sa.header(h.Exchange, h.MessageID, true), payloads, sa.out)
 	sa.lastResp = b
 	sa.expectID = h.MessageID + 1
-	p.sendTo(b, sa.replyTo)
+	p.transmit(b, sa.replyFrom, sa.replyTo)
 }
 
 // unsupportedCritical returns the first payload we do not understand whose
@@ -459,7 +468,7 @@ func (p *peer) shutdown() {
 			req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
 				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, sa.out)
 			sa.nextID++
-			p.send(req)
+			p.sendReq(sa, req)
 		}
 		p.removeSA(sa, "shutting down")
 	}

@@ -161,7 +161,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 		release()
 		return err
 	}
-	c, nr, gir, err := p.childAnswer(props, resp, share)
+	c, nr, gir, err := p.childAnswer(sa, props, resp, share)
 	if err != nil {
 		release()
 		return err
@@ -190,7 +190,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 }
 
 // childAnswer checks a responder's CREATE_CHILD_SA answer for a CHILD_SA.
-func (p *peer) childAnswer(props []ikecrypto.Proposal, resp []wire.Payload, share ikecrypto.KeyShare) (choice, []byte, []byte, error) {
+func (p *peer) childAnswer(sa *ikeSA, props []ikecrypto.Proposal, resp []wire.Payload, share ikecrypto.KeyShare) (choice, []byte, []byte, error) {
 	saR, _ := find[*wire.SA](resp)
 	nonceR, _ := find[*wire.Nonce](resp)
 	if saR == nil || nonceR == nil {
@@ -207,7 +207,7 @@ func (p *peer) childAnswer(props []ikecrypto.Proposal, resp []wire.Payload, shar
 		return choice{}, nil, nil, fmt.Errorf("responder ESP SPI has %d bytes, want 4", len(c.spi))
 	}
 	tsi, tsr := findTS(resp)
-	if tsi == nil || tsr == nil || !coversHost(tsi, p.cfg.Local) || !coversHost(tsr, p.cfg.Remote) {
+	if !p.hostPairTS(sa, tsi, tsr) {
 		return choice{}, nil, nil, errors.New("responder narrowed the traffic selectors below the host pair")
 	}
 	var gir []byte
@@ -321,7 +321,7 @@ func (p *peer) respondCreateChild(sa *ikeSA, h wire.Header, inner []wire.Payload
 		out = append(out, &wire.KE{Group: c.KE.ID, Data: share.Public()})
 	}
 	tsi, tsr := findTS(inner)
-	if tsi == nil || tsr == nil || !coversHost(tsi, p.cfg.Remote) || !coversHost(tsr, p.cfg.Local) {
+	if !p.hostPairTS(sa, tsr, tsi) {
 		refuse(wire.TS_UNACCEPTABLE, "traffic selectors do not cover the host pair")
 		return
 	}
@@ -519,6 +519,10 @@ func (p *peer) respondRekeyIKE(old *ikeSA, h wire.Header, inner []wire.Payload, 
 // moves over, old awaits its DELETE.
 func (p *peer) adoptIKESA(old, nsa *ikeSA, first bool) {
 	nsa.established = time.Now()
+	nsa.local, nsa.remote = old.local, old.remote
+	nsa.replyTo, nsa.replyFrom = old.replyTo, old.replyFrom
+	nsa.nat, nsa.usBehindNAT = old.nat, old.usBehindNAT
+	p.armKeepalive(nsa)
 	nsa.child, old.child = old.child, nil
 	nsa.retired, old.retired = old.retired, nil
 	if old.rekeyTimer != nil {

@@ -31,7 +31,7 @@ func (p *peer) respondInit(ev evPacket) {
 	for _, sa := range p.sas {
 		if !sa.initiator && sa.spiI == h.SPIi {
 			if bytes.Equal(sa.initReq, ev.msg.Raw) {
-				p.sendTo(sa.initResp, ev.from)
+				p.transmit(sa.initResp, ev.to, ev.from)
 			}
 			return
 		}
@@ -55,7 +55,7 @@ func (p *peer) respondInit(ev evPacket) {
 			Header:   wire.Header{SPIi: h.SPIi, Version: 0x20, Exchange: wire.IKE_SA_INIT, Flags: wire.FlagResponse},
 			Payloads: ps,
 		}
-		p.sendTo(m.Marshal(), ev.from)
+		p.transmit(m.Marshal(), ev.to, ev.from)
 	}
 	ps := ev.msg.Payloads
 	if u := unsupportedCritical(ps); u != nil {
@@ -101,7 +101,9 @@ func (p *peer) respondInit(ev evPacket) {
 		plain(&wire.Notify{NotifyType: wire.INVALID_SYNTAX})
 		return
 	}
-	sa := &ikeSA{initiator: false, spiI: h.SPIi, spiR: p.newSPI(), suite: c.suite}
+	sa := &ikeSA{initiator: false, spiI: h.SPIi, spiR: p.newSPI(), suite: c.suite, local: ev.to, remote: ev.from}
+	natSupported, peerBehind, usBehind := detectNAT(ps, h.SPIi, 0, ev.from, ev.to)
+	sa.nat, sa.usBehindNAT = peerBehind || usBehind, usBehind
 	sa.ni = nonceI.Data
 	sa.nr = p.n.randomBytes(32)
 	if err := sa.deriveKeys(gir); err != nil {
@@ -117,13 +119,19 @@ func (p *peer) respondInit(ev evPacket) {
 			&wire.Nonce{Data: sa.nr},
 		},
 	}
+	if natSupported {
+		resp.Payloads = append(resp.Payloads, natNotifies(sa.spiI, sa.spiR, ev.to, ev.from)...)
+	}
+	if sa.nat {
+		p.log.Info("NAT detected between the hosts", "peer_behind_nat", peerBehind, "we_behind_nat", usBehind, "peer_seen_at", ev.from)
+	}
 	sa.initReq = ev.msg.Raw
 	sa.initResp = resp.Marshal()
 	sa.expectID = 1
 	p.sas[sa.spiR] = sa
 	p.log.Debug("IKE_SA_INIT answered", "suite", c.suite.String())
-	sa.replyTo = ev.from
-	p.sendTo(sa.initResp, ev.from)
+	sa.replyTo, sa.replyFrom = ev.from, ev.to
+	p.transmit(sa.initResp, ev.to, ev.from)
 	time.AfterFunc(halfOpenTimeout, func() { p.post(evHalfOpen{sa: sa}) })
 }
 
@@ -161,7 +169,7 @@ func (p *peer) respondAuth(sa *ikeSA, ev evPacket, inner []wire.Payload) {
 		p.dropOtherSAs(sa)
 	}
 
-	child, childPayloads, notify, err := p.acceptChildRequest(inner)
+	child, childPayloads, notify, err := p.acceptChildRequest(sa, inner)
 	if err != nil {
 		p.log.Warn("refusing the CHILD_SA", "reason", err, "answer", notifyName(notify))
 		p.reply(sa, h, append(out, &wire.Notify{NotifyType: notify}))
@@ -182,7 +190,7 @@ func (p *peer) respondAuth(sa *ikeSA, ev evPacket, inner []wire.Payload) {
 
 // acceptChildRequest chooses the CHILD_SA of an IKE_AUTH request. On
 // failure it returns the error notification to answer with.
-func (p *peer) acceptChildRequest(inner []wire.Payload) (*childSA, []wire.Payload, wire.NotifyType, error) {
+func (p *peer) acceptChildRequest(sa *ikeSA, inner []wire.Payload) (*childSA, []wire.Payload, wire.NotifyType, error) {
 	saI, _ := find[*wire.SA](inner)
 	tsi, tsr := findTS(inner)
 	if saI == nil || tsi == nil || tsr == nil {
@@ -199,7 +207,7 @@ func (p *peer) acceptChildRequest(inner []wire.Payload) (*childSA, []wire.Payloa
 	if len(c.spi) != 4 {
 		return nil, nil, wire.INVALID_SYNTAX, fmt.Errorf("ESP SPI has %d bytes, want 4", len(c.spi))
 	}
-	if !coversHost(tsi, p.cfg.Remote) || !coversHost(tsr, p.cfg.Local) {
+	if !p.hostPairTS(sa, tsr, tsi) {
 		return nil, nil, wire.TS_UNACCEPTABLE, fmt.Errorf("traffic selectors do not cover all traffic between %s and %s", p.cfg.Remote, p.cfg.Local)
 	}
 	spiIn, err := p.n.cfg.Kernel.AllocSPI(p.cfg.Remote, p.cfg.Local, p.cfg.Reqid)

@@ -23,10 +23,18 @@ type ikeSA struct {
 
 	// Message IDs (RFC 7296 2.2): nextID is our next request, expectID the
 	// peer's next request. lastResp caches our answer to expectID-1.
-	nextID   uint32
-	expectID uint32
-	lastResp []byte
-	replyTo  netip.AddrPort // source of the peer's last request
+	nextID    uint32
+	expectID  uint32
+	lastResp  []byte
+	replyTo   netip.AddrPort // source of the peer's last request
+	replyFrom netip.AddrPort // where it arrived
+	respFrom  netip.AddrPort // source of the last response to our request
+
+	// Where our requests go from and to: the IKE ports, or the NAT-T
+	// ports once a NAT was detected.
+	local, remote netip.AddrPort
+	nat           bool // a NAT is between the hosts
+	usBehindNAT   bool // we are behind it: keepalives
 
 	// The IKE_SA_INIT messages, signed in AUTH (RFC 7296 2.15).
 	initReq, initResp []byte
@@ -101,6 +109,16 @@ type childSA struct {
 	rekeyAt       time.Time
 }
 
+// peerPort is the peer's UDP port for this SA's encapsulated ESP: where
+// its requests come from when it is the initiator (possibly a NAT's
+// mapping), where ours go otherwise.
+func (sa *ikeSA) peerPort() uint16 {
+	if !sa.initiator && sa.replyTo.IsValid() {
+		return sa.replyTo.Port()
+	}
+	return sa.remote.Port()
+}
+
 // idFor returns the ID payload naming an IP address (the PSK identity).
 func idFor(kind wire.PayloadType, a netip.Addr) *wire.ID {
 	if a.Is4() {
@@ -129,6 +147,21 @@ func hostSelector(a netip.Addr) wire.Selector {
 		t = wire.TS_IPV6_ADDR_RANGE
 	}
 	return wire.Selector{Type: t, StartPort: 0, EndPort: 0xffff, Start: a, End: a}
+}
+
+// hostPairTS checks a CHILD_SA's traffic selectors: tsLocal must cover
+// all traffic of our address, tsRemote of the peer's. Across a NAT each
+// host names its own address, which the other side does not see (RFC 7296
+// 2.23.1); there only their presence is checked, and the kernel policies,
+// which metro sets from its configuration, decide what is protected.
+func (p *peer) hostPairTS(sa *ikeSA, tsLocal, tsRemote *wire.TS) bool {
+	if tsLocal == nil || tsRemote == nil {
+		return false
+	}
+	if sa.nat {
+		return true
+	}
+	return coversHost(tsLocal, p.cfg.Local) && coversHost(tsRemote, p.cfg.Remote)
 }
 
 // coversHost reports whether one of the selectors covers all traffic of
