@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer closeKeyLog()
 
-	t := newUDPTransport(log)
+	t := newUDPTransport(log, s.cfg.NATTPort)
 	defer t.close()
 	d.node = ike.NewNode(ike.Config{
 		KeyLog:        keyLog,
@@ -162,6 +162,7 @@ func Run(ctx context.Context, o Options) error {
 		Kernel:        d.kernel,
 		Transport:     t,
 		Port:          s.cfg.IKEPort,
+		NATTPort:      s.cfg.NATTPort,
 		IKEProposals:  s.ikeProp,
 		ESPProposals:  s.espProp,
 		IKELifetime:   s.cfg.IKELifetime,

@@ -8,43 +8,77 @@ import (
 	"net/netip"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"metro/xfrm"
 )
 
-// udpTransport holds one UDP socket per local address, each with a
-// per-socket IPsec bypass policy so that IKE is never caught by metro's own
-// policies (for instance while a peer restarts and old SAs remain).
+// udpTransport holds, per local address, the IKE socket and the
+// NAT-traversal socket. Each carries a per-socket IPsec bypass policy so
+// that IKE is never caught by metro's own policies (for instance while a
+// peer restarts and old SAs remain). The NAT-traversal socket is also the
+// kernel's ESP-in-UDP endpoint (UDP_ENCAP_ESPINUDP): the kernel takes the
+// ESP packets, and IKE messages on it carry a four-byte zero non-ESP marker
+// (RFC 3948 2.2), which this transport adds and strips.
 type udpTransport struct {
-	log   *slog.Logger
-	mu    sync.Mutex
-	socks map[netip.Addr]*net.UDPConn
+	log      *slog.Logger
+	nattPort uint16
+	mu       sync.Mutex
+	socks    map[netip.AddrPort]*net.UDPConn
 }
 
-func newUDPTransport(log *slog.Logger) *udpTransport {
-	return &udpTransport{log: log, socks: map[netip.Addr]*net.UDPConn{}}
+func newUDPTransport(log *slog.Logger, nattPort uint16) *udpTransport {
+	return &udpTransport{log: log, nattPort: nattPort, socks: map[netip.AddrPort]*net.UDPConn{}}
 }
 
-// listen opens the socket for local:port and calls recv for every datagram.
+// nonESPMarker precedes IKE messages on the NAT-traversal port.
+var nonESPMarker = []byte{0, 0, 0, 0}
+
+// listen opens the IKE and NAT-traversal sockets of local and calls recv
+// for every IKE message.
 func (t *udpTransport) listen(local netip.Addr, port uint16, recv func(b []byte, local, remote netip.AddrPort)) error {
+	if err := t.open(netip.AddrPortFrom(local, port), false, recv); err != nil {
+		return err
+	}
+	if err := t.open(netip.AddrPortFrom(local, t.nattPort), true, recv); err != nil {
+		t.closeOne(netip.AddrPortFrom(local, port))
+		return err
+	}
+	return nil
+}
+
+func (t *udpTransport) open(la netip.AddrPort, natt bool, recv func(b []byte, local, remote netip.AddrPort)) error {
 	network := "udp4"
-	if local.Is6() {
+	if la.Addr().Is6() {
 		network = "udp6"
 	}
-	la := netip.AddrPortFrom(local, port)
 	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(la))
 	if err != nil {
 		return fmt.Errorf("listening for IKE on %s: %w", la, err)
 	}
 	rc, err := c.SyscallConn()
 	if err == nil {
-		err = xfrm.BypassSocket(rc, local.Is6())
+		err = xfrm.BypassSocket(rc, la.Addr().Is6())
 	}
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("IKE socket %s: setting the IPsec bypass policy: %w", la, err)
 	}
+	if natt {
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP)
+		})
+		if err == nil {
+			err = serr
+		}
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("NAT-traversal socket %s: enabling ESP-in-UDP: %w", la, err)
+		}
+	}
 	t.mu.Lock()
-	t.socks[local] = c
+	t.socks[la] = c
 	t.mu.Unlock()
 	go func() {
 		buf := make([]byte, 65536)
@@ -56,24 +90,46 @@ func (t *udpTransport) listen(local netip.Addr, port uint16, recv func(b []byte,
 				}
 				return
 			}
-			b := make([]byte, n)
-			copy(b, buf[:n])
+			msg := buf[:n]
+			if natt {
+				if n == 1 && msg[0] == 0xff {
+					continue // NAT-T keepalive
+				}
+				if n < 4 || [4]byte(msg[:4]) != [4]byte{} {
+					continue // not IKE (ESP is taken by the kernel)
+				}
+				msg = msg[4:]
+			}
+			b := make([]byte, len(msg))
+			copy(b, msg)
 			recv(b, la, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 		}
 	}()
 	return nil
 }
 
-// Send implements ike.Transport.
+// Send implements ike.Transport: b goes out of the socket bound to local.
 func (t *udpTransport) Send(b []byte, local, remote netip.AddrPort) error {
 	t.mu.Lock()
-	c := t.socks[local.Addr()]
+	c := t.socks[local]
 	t.mu.Unlock()
 	if c == nil {
-		return fmt.Errorf("no IKE socket on %s", local.Addr())
+		return fmt.Errorf("no IKE socket on %s", local)
+	}
+	if local.Port() == t.nattPort && !(len(b) == 1 && b[0] == 0xff) {
+		b = append(append(make([]byte, 0, len(b)+4), nonESPMarker...), b...)
 	}
 	_, err := c.WriteToUDPAddrPort(b, remote)
 	return err
+}
+
+func (t *udpTransport) closeOne(la netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.socks[la]; c != nil {
+		c.Close()
+		delete(t.socks, la)
+	}
 }
 
 func (t *udpTransport) close() {
