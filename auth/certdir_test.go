@@ -73,7 +73,9 @@ func TestLoadCertDirDomains(t *testing.T) {
 	if !slices.Equal(s.Servers, []string{"a", "b"}) {
 		t.Errorf("servers %q", s.Servers)
 	}
-	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "x.other.org.crt: domain other.org is not METRO_DOMAIN") }) {
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.Contains(n, "x.other.org.crt: domain other.org is not METRO_DOMAIN")
+	}) {
 		t.Errorf("notes %q lack the ignored file", notes)
 	}
 }
@@ -88,7 +90,9 @@ func TestLoadCertDirServersSet(t *testing.T) {
 	if s.Domain != "sub.example.com" || !slices.Equal(s.Peers(), []string{"b.sub.example.com", "d.sub.example.com"}) {
 		t.Errorf("domain %q peers %q", s.Domain, s.Peers())
 	}
-	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "c.sub.example.com.crt: server c is not in METRO_CRT_SERVERS") }) {
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.Contains(n, "c.sub.example.com.crt: server c is not in METRO_CRT_SERVERS")
+	}) {
 		t.Errorf("notes %q", notes)
 	}
 }
