@@ -3,7 +3,6 @@ package ike
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -59,6 +58,7 @@ func (p *peer) initiate(ctx context.Context) error {
 			&wire.Nonce{Data: sa.ni},
 		)
 		req.Payloads = append(req.Payloads, natNotifies(sa.spiI, 0, sa.local, sa.remote)...)
+		req.Payloads = append(req.Payloads, p.initNotifies(false)...)
 		sa.initReq = req.Marshal()
 		resp, respMsg, err = p.exchange(ctx, sa, sa.initReq, wire.IKE_SA_INIT)
 		if err != nil {
@@ -116,6 +116,7 @@ func (p *peer) initiate(ctx context.Context) error {
 		return errors.New("responder SPI is zero")
 	}
 	sa.initResp = respMsg.Raw
+	sa.noteInit(resp)
 	if _, peerBehind, usBehind := detectNAT(resp, sa.spiI, sa.spiR, sa.respFrom, sa.local); peerBehind || usBehind {
 		// Move to the NAT-traversal port from IKE_AUTH on (RFC 7296 2.23).
 		sa.nat, sa.usBehindNAT = true, usBehind
@@ -140,22 +141,22 @@ func (p *peer) initiate(ctx context.Context) error {
 		return fmt.Errorf("allocating an inbound SPI: %w", err)
 	}
 	child := &childSA{spiIn: spiIn, reqid: p.cfg.Reqid}
-	idi := idFor(wire.PayloadIDi, p.cfg.Local)
-	authI := ikecrypto.PSKAuth(sa.suite.PRF, p.cfg.PSK,
-		ikecrypto.SignedOctets(sa.suite.PRF, sa.initReq, sa.nr, sa.keys.SKpi, idi.Body()))
-	payloads := []wire.Payload{idi}
+	payloads, err := p.authn().prove(sa) // IDi, [CERT...], [CERTREQ], AUTH
+	if err != nil {
+		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
+		return err
+	}
 	if p.n.initialContact(p.cfg.Remote) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
 	payloads = append(payloads,
-		&wire.Auth{Method: wire.AuthSharedKeyMIC, Data: authI},
 		&wire.Notify{NotifyType: wire.USE_TRANSPORT_MODE},
 		&wire.Notify{NotifyType: wire.ESP_TFC_PADDING_NOT_SUPPORTED},
 		offer(espProposalsNoPFS(p.n.cfg.ESPProposals), wire.ProtoESP, spiBytes(spiIn)),
 		&wire.TS{Kind: wire.PayloadTSi, Selectors: []wire.Selector{hostSelector(p.cfg.Local)}},
 		&wire.TS{Kind: wire.PayloadTSr, Selectors: []wire.Selector{hostSelector(p.cfg.Remote)}},
 	)
-	req := wire.Seal(sa.header(wire.IKE_AUTH, sa.nextID, false), payloads, sa.out)
+	req := p.seal(sa, sa.header(wire.IKE_AUTH, sa.nextID, false), payloads)
 	resp, _, err = p.exchange(ctx, sa, req, wire.IKE_AUTH)
 	if err != nil {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
@@ -167,17 +168,14 @@ func (p *peer) initiate(ctx context.Context) error {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
 		return err
 	}
-	idr, _ := find[*wire.ID](resp)
-	authR, _ := find[*wire.Auth](resp)
-	if idr == nil || authR == nil {
-		return errors.New("IKE_AUTH response lacks IDr or AUTH")
-	}
-	if err := p.verifyPSK(sa, idr, authR, sa.initResp, sa.ni, sa.keys.SKpr); err != nil {
+	ident, err := p.authn().verify(sa, resp)
+	if err != nil {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
-		p.log.Warn("authentication failed", "reason", err, "psk_file", p.cfg.PSKSource)
+		p.log.Warn("authentication failed", p.authFailedAttrs(err)...)
 		p.sendAuthFailedInfo(sa)
 		return fmt.Errorf("authentication failed: %w", err)
 	}
+	p.authenticated(sa, ident)
 	sa.established = time.Now()
 	p.log.Info("IKE SA established", "role", "initiator", "suite", sa.suite.String(),
 		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
@@ -221,21 +219,6 @@ func (p *peer) acceptChild(sa *ikeSA, child *childSA, resp []wire.Payload) error
 	return nil
 }
 
-// verifyPSK checks the peer's shared-key AUTH payload (RFC 7296 2.15).
-func (p *peer) verifyPSK(sa *ikeSA, id *wire.ID, a *wire.Auth, initMsg, nonce, skp []byte) error {
-	if a.Method != wire.AuthSharedKeyMIC {
-		return fmt.Errorf("peer uses authentication method %d, we expect a pre-shared key (2)", a.Method)
-	}
-	if addr, ok := idAddr(id); ok && addr != p.cfg.Remote && !sa.nat {
-		return fmt.Errorf("peer identifies as %s, but its address is %s", addr, p.cfg.Remote)
-	}
-	want := ikecrypto.PSKAuth(sa.suite.PRF, p.cfg.PSK, ikecrypto.SignedOctets(sa.suite.PRF, initMsg, nonce, skp, id.Body()))
-	if subtle.ConstantTimeCompare(want, a.Data) != 1 {
-		return errors.New("AUTH payload does not match the pre-shared key (different keys on the two hosts?)")
-	}
-	return nil
-}
-
 // sendAuthFailedInfo tells the responder why we drop the SA (RFC 7296
 // 2.21.2: an initiator that fails authentication of the responder sends
 // AUTHENTICATION_FAILED in an INFORMATIONAL request; no answer is awaited).
@@ -258,7 +241,7 @@ func (p *peer) established(sa *ikeSA) {
 			continue
 		}
 		loser := o
-		if bytes.Compare(lowestNonce(sa), lowestNonce(o)) < 0 {
+		if bytes.Compare(lowest(sa.ni, sa.nr), lowest(o.ni, o.nr)) < 0 {
 			loser, winner = sa, o
 		}
 		p.log.Info("two IKE SAs with the peer after a crossed initiation; the one with the lowest nonce goes",
@@ -280,14 +263,6 @@ func (p *peer) established(sa *ikeSA) {
 	}
 	p.armDPD()
 	p.setState(StateEstablished, "")
-}
-
-// lowestNonce returns the smaller of an SA's two nonces.
-func lowestNonce(sa *ikeSA) []byte {
-	if bytes.Compare(sa.ni, sa.nr) < 0 {
-		return sa.ni
-	}
-	return sa.nr
 }
 
 // deleteIKESA sends a DELETE for sa (no answer awaited) and removes it.

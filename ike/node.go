@@ -32,6 +32,11 @@ type Config struct {
 	Port      uint16 // IKE port, ours and the peers'
 	NATTPort  uint16 // NAT-traversal port, ours and the peers' (default 4500)
 
+	// FragmentSize is the largest encrypted message sent whole when both
+	// hosts support IKE fragmentation (RFC 7383); 0 means
+	// DefaultFragmentSize, negative turns fragmentation off.
+	FragmentSize int
+
 	IKEProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultIKEProposals()
 	ESPProposals []ikecrypto.Proposal // nil: ikecrypto.DefaultESPProposals()
 
@@ -64,6 +69,11 @@ type Config struct {
 	// on the peer's goroutine, so it must return quickly and must not call
 	// the Node (load generators and tests use it to count setups).
 	OnPeerEvent func(PeerEvent)
+
+	// answerRekeyCollisions makes the original initiator answer a
+	// colliding CHILD_SA rekey as usual instead of with TEMPORARY_FAILURE,
+	// as other implementations do; tests use it for the nonce rule.
+	answerRekeyCollisions bool
 }
 
 // PeerConfig describes one protected host pair.
@@ -72,6 +82,7 @@ type PeerConfig struct {
 	PSK           auth.Secret
 	PSKSource     string // file the key came from, for logs
 	Reqid         uint32
+	Cert          *CertPeer // certificate authentication instead of the PSK (authn.go)
 }
 
 // Node runs the IKE SAs of one host with all of its peers.

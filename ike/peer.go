@@ -256,8 +256,10 @@ func (p *peer) transmit(b []byte, from, to netip.AddrPort) {
 	if !to.IsValid() {
 		to = p.remote
 	}
-	if err := p.n.cfg.Transport.Send(b, from, to); err != nil {
-		p.log.Debug("send failed", "err", err)
+	for _, d := range p.datagrams(b) {
+		if err := p.n.cfg.Transport.Send(d, from, to); err != nil {
+			p.log.Debug("send failed", "err", err)
+		}
 	}
 }
 
@@ -362,7 +364,11 @@ func (p *peer) open(sa *ikeSA, m *wire.Message) ([]wire.Payload, error) {
 	if len(m.Payloads) == 0 {
 		return nil, errors.New("no encrypted payload")
 	}
-	if _, ok := m.Payloads[len(m.Payloads)-1].(*wire.Encrypted); !ok {
+	switch m.Payloads[len(m.Payloads)-1].(type) {
+	case *wire.Encrypted:
+	case *wire.EncryptedFragment:
+		return p.reassemble(sa, m)
+	default:
 		return nil, errors.New("message is not encrypted")
 	}
 	return m.Open(sa.in)
@@ -440,7 +446,7 @@ func (p *peer) handlePacket(ev evPacket) {
 // reply sends an encrypted response to request h of sa and caches it for
 // retransmitted requests.
 func (p *peer) reply(sa *ikeSA, h wire.Header, payloads []wire.Payload) {
-	b := wire.Seal(sa.header(h.Exchange, h.MessageID, true), payloads, sa.out)
+	b := p.seal(sa, sa.header(h.Exchange, h.MessageID, true), payloads)
 	sa.lastResp = b
 	sa.expectID = h.MessageID + 1
 	p.transmit(b, sa.replyFrom, sa.replyTo)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"metro/ike/ikecrypto"
 	"metro/ike/wire"
 )
 
@@ -125,6 +124,8 @@ func (p *peer) respondInit(ev evPacket) {
 	if sa.nat {
 		p.log.Info("NAT detected between the hosts", "peer_behind_nat", peerBehind, "we_behind_nat", usBehind, "peer_seen_at", ev.from)
 	}
+	resp.Payloads = append(resp.Payloads, p.initNotifies(true)...)
+	sa.noteInit(ps)
 	sa.initReq = ev.msg.Raw
 	sa.initResp = resp.Marshal()
 	sa.expectID = 1
@@ -151,17 +152,25 @@ func (p *peer) respondAuth(sa *ikeSA, ev evPacket, inner []wire.Payload) {
 		p.removeSA(sa, "invalid IKE_AUTH")
 		return
 	}
-	if err := p.verifyPSK(sa, idi, authI, sa.initReq, sa.nr, sa.keys.SKpi); err != nil {
-		p.log.Warn("authentication failed; answering AUTHENTICATION_FAILED", "reason", err, "psk_file", p.cfg.PSKSource)
-		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}})
-		p.removeSA(sa, "authentication failed")
-		p.setState(StateFailed, "authentication failed: "+err.Error())
-		return
+	ident, err := p.authn().verify(sa, inner)
+	if err == nil {
+		var out []wire.Payload
+		if out, err = p.authn().prove(sa); err == nil {
+			p.authenticated(sa, ident)
+			p.respondAuthChild(sa, h, inner, out)
+			return
+		}
+		p.log.Error("cannot prove our identity", "err", err)
 	}
-	idr := idFor(wire.PayloadIDr, p.cfg.Local)
-	authR := ikecrypto.PSKAuth(sa.suite.PRF, p.cfg.PSK,
-		ikecrypto.SignedOctets(sa.suite.PRF, sa.initResp, sa.ni, sa.keys.SKpr, idr.Body()))
-	out := []wire.Payload{idr, &wire.Auth{Method: wire.AuthSharedKeyMIC, Data: authR}}
+	p.log.Warn("authentication failed; answering AUTHENTICATION_FAILED", p.authFailedAttrs(err)...)
+	p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}})
+	p.removeSA(sa, "authentication failed")
+	p.setState(StateFailed, "authentication failed: "+err.Error())
+}
+
+// respondAuthChild completes an authenticated IKE_AUTH request: out are
+// our identification payloads (IDr, CERT, AUTH).
+func (p *peer) respondAuthChild(sa *ikeSA, h wire.Header, inner, out []wire.Payload) {
 	sa.established = time.Now()
 	p.log.Info("IKE SA established", "role", "responder", "suite", sa.suite.String(),
 		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))

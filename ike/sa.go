@@ -45,6 +45,8 @@ type ikeSA struct {
 	deleted     bool
 	rekeyTimer  *time.Timer
 	rekeyAt     time.Time
+
+	ext saExt // authentication and fragmentation state (authn.go, fragment.go)
 }
 
 // ourSPI is the SPI this side chose.
@@ -107,6 +109,7 @@ type childSA struct {
 	pendingOut    *xfrm.SA // outbound state waiting for make-before-break
 	rekeyTimer    *time.Timer
 	rekeyAt       time.Time
+	ni, nr        []byte // nonces of the exchange that created it
 }
 
 // peerPort is the peer's UDP port for this SA's encapsulated ESP: where

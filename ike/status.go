@@ -12,8 +12,14 @@ type PeerInfo struct {
 	LastError     string
 	Since         time.Time
 	PSKSource     string
-	IKE           *IKEInfo
-	Children      []ChildInfo
+	Auth          string // "psk" or "cert"
+	// Certificate authentication: the peer's ID and certificate, from
+	// the current IKE SA.
+	PeerID      string
+	CertSubject string
+	CertExpiry  time.Time
+	IKE         *IKEInfo
+	Children    []ChildInfo
 }
 
 // IKEInfo describes the current IKE SA.
@@ -90,5 +96,10 @@ func (p *peer) publish() {
 	p.snap.IKE = ike
 	p.snap.Children = children
 	p.snap.PSKSource = p.cfg.PSKSource
+	p.snap.Auth = p.authn().kind()
+	p.snap.PeerID, p.snap.CertSubject, p.snap.CertExpiry = "", "", time.Time{}
+	if sa := p.current; sa != nil && sa.ext.identity != nil {
+		p.snap.PeerID, p.snap.CertSubject, p.snap.CertExpiry = sa.ext.identity.id, sa.ext.identity.subject, sa.ext.identity.expiry
+	}
 	p.mu.Unlock()
 }
