@@ -28,8 +28,8 @@ type memNet struct {
 	held  []func() // datagrams held while paused
 	pause bool
 	// nat, when set, rewrites a datagram's addresses; ok false drops it.
-	nat func(from, to netip.AddrPort) (f, t netip.AddrPort, ok bool)
-	sent  []sentMsg
+	nat  func(from, to netip.AddrPort) (f, t netip.AddrPort, ok bool)
+	sent []sentMsg
 }
 
 type sentMsg struct {
@@ -828,6 +828,53 @@ func TestNATTraversal(t *testing.T) {
 		}
 		if !strings.Contains(a.log(), "NAT detected") || !strings.Contains(b.log(), "NAT detected") {
 			t.Errorf("NAT not reported in both logs")
+		}
+		finish(cancel, a, b)
+	})
+}
+
+// TestRekeyCollisionNonceRule: like other implementations, both hosts
+// answer the colliding rekey as usual; both rekeys complete, and the pair
+// created with the lowest nonce is deleted by its creator (RFC 7296
+// 2.8.1). One pair remains, the same on both sides.
+func TestRekeyCollisionNonceRule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{delay: func() time.Duration { return 2 * time.Millisecond }}
+		a := newHost(t, net, "10.0.0.1", Config{answerRekeyCollisions: true})
+		b := newHost(t, net, "10.0.0.2", Config{answerRekeyCollisions: true})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		pa := a.node.peers[pairKey{a.addr, b.addr}]
+		pb := b.node.peers[pairKey{b.addr, a.addr}]
+		pa.post(evRekeyChild{pa.current.child})
+		pb.post(evRekeyChild{pb.current.child})
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		logs := a.log() + b.log()
+		if strings.Count(logs, "simultaneous CHILD_SA rekey") != 2 {
+			t.Errorf("want both hosts to apply the nonce rule:\n%s", logs)
+		}
+		ia, ib := a.node.Peers()[0], b.node.Peers()[0]
+		if len(ia.Children) != 1 || len(ib.Children) != 1 ||
+			ia.Children[0].SPIIn != ib.Children[0].SPIOut || ia.Children[0].SPIOut != ib.Children[0].SPIIn {
+			t.Fatalf("hosts disagree after the collision: %+v / %+v", ia.Children, ib.Children)
+		}
+		for _, h := range []*testHost{a, b} {
+			if n, _, _ := h.kernel.Counts(); n != 2 {
+				t.Errorf("%s has %d states after the collision, want one pair", h.addr, n)
+			}
+		}
+		reqid := map[*testHost]uint32{a: xfrm.ReqidBase + 1, b: xfrm.ReqidBase + 7}
+		for _, d := range [][2]*testHost{{a, b}, {b, a}} {
+			out, ok := d[0].kernel.Outbound(d[0].addr, d[1].addr, reqid[d[0]])
+			if _, found := d[1].kernel.State(d[1].addr, out.SPI); !ok || !found {
+				t.Errorf("%s sends on %08x, which %s does not have", d[0].addr, out.SPI, d[1].addr)
+			}
 		}
 		finish(cancel, a, b)
 	})

@@ -248,22 +248,9 @@ func single(ours []ikecrypto.Proposal, resp *wire.SA, proto wire.ProtocolID) (ch
 }
 
 func describeOurs(props []ikecrypto.Proposal) string {
-	var out []string
-	for _, p := range props {
-		var parts []string
-		for _, e := range p.Encr {
-			parts = append(parts, e.Name)
-		}
-		for _, i := range p.Integ {
-			parts = append(parts, i.Name)
-		}
-		for _, f := range p.PRF {
-			parts = append(parts, f.Name)
-		}
-		for _, k := range p.KE {
-			parts = append(parts, k.Name)
-		}
-		out = append(out, strings.Join(parts, "/"))
+	out := make([]string, len(props))
+	for i, p := range props {
+		out[i] = p.String()
 	}
 	return strings.Join(out, ", ")
 }

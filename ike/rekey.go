@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -171,10 +172,32 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 		release()
 		return err
 	}
+	child.ni, child.nr = ni, nr
+	if theirs := sa.child; theirs != old {
+		// The peer rekeyed the same CHILD_SA while our request was out,
+		// and we answered it as usual: two new pairs (RFC 7296 2.8.1). The
+		// one created with the lowest of the four nonces is redundant, and
+		// its creator deletes it; the peer reaches the same verdict.
+		if bytes.Compare(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0 {
+			p.log.Info("simultaneous CHILD_SA rekey: ours has the lowest nonce and goes", "spi_in", fmt.Sprintf("%08x", spiIn))
+			sa.retired = append(sa.retired, child)
+			p.removeChildOut(child)
+			req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
+				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(spiIn)}}}, sa.out)
+			_, _, derr := p.exchange(ctx, sa, req, wire.INFORMATIONAL)
+			p.retireChild(sa, child)
+			return derr
+		}
+		p.log.Info("simultaneous CHILD_SA rekey: the peer's has the lowest nonce; it deletes it", "spi_in", fmt.Sprintf("%08x", theirs.spiIn))
+		theirs.pendingOut = nil // never send on it
+		p.stopChildTimer(theirs)
+		sa.retired = append(sa.retired, theirs)
+	} else {
+		sa.retired = append(sa.retired, old)
+	}
 	// The new pair carries traffic now (the kernel sends on the newest
 	// state); the old one goes.
 	sa.child = child
-	sa.retired = append(sa.retired, old)
 	p.stopChildTimer(old)
 	p.armChildRekey(child, true)
 	p.publish()
@@ -278,7 +301,7 @@ func (p *peer) respondCreateChild(sa *ikeSA, h wire.Header, inner []wire.Payload
 		refuse(wire.CHILD_SA_NOT_FOUND, "no CHILD_SA with that SPI")
 		return
 	}
-	if p.rekeyingIKE != nil || (p.rekeyingChild == old && sa.initiator) {
+	if p.rekeyingIKE != nil || (p.rekeyingChild == old && sa.initiator && !p.n.cfg.answerRekeyCollisions) {
 		refuse(wire.TEMPORARY_FAILURE, "we are rekeying ourselves and take precedence")
 		return
 	}
@@ -330,7 +353,7 @@ func (p *peer) respondCreateChild(sa *ikeSA, h wire.Header, inner []wire.Payload
 		refuse(wire.TEMPORARY_FAILURE, err.Error())
 		return
 	}
-	child := &childSA{spiIn: spiIn, spiOut: beUint32(c.spi), suite: c.suite, reqid: old.reqid}
+	child := &childSA{spiIn: spiIn, spiOut: beUint32(c.spi), suite: c.suite, reqid: old.reqid, ni: nonceI.Data, nr: nr}
 	if err := p.installChild(sa, child, childKeys{ni: nonceI.Data, nr: nr, gir: gir}, true); err != nil {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
 		refuse(wire.TEMPORARY_FAILURE, err.Error())
@@ -545,6 +568,14 @@ func (sa *ikeSA) rekeyKeys(old *ikeSA, gir []byte) error {
 	seed := ikecrypto.RekeySKEYSEED(old.suite.PRF, old.keys.SKd, gir, sa.ni, sa.nr)
 	sa.keys = ikecrypto.IKEKeysFromSKEYSEED(sa.suite.PRF, sa.suite.Encr, sa.suite.Integ, seed, sa.ni, sa.nr, sa.spiI, sa.spiR)
 	return sa.setCiphers()
+}
+
+// lowest returns the smaller of two nonces.
+func lowest(a, b []byte) []byte {
+	if bytes.Compare(a, b) < 0 {
+		return a
+	}
+	return b
 }
 
 func isNotify(err error, t wire.NotifyType) bool {
