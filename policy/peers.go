@@ -12,6 +12,7 @@ import (
 type Peer struct {
 	Local, Remote netip.Addr
 	PSK           *auth.PSKFile // the file whose key authenticates the pair
+	Cert          *CertPeer     // or: certificate authentication (certpeers.go)
 }
 
 // PSKPeers derives the peers from the pre-shared key files: every address
