@@ -40,7 +40,7 @@ func Check(o Options, w io.Writer) error {
 	fmt.Fprintf(w, "# local addresses: %s\n", addrList(s.locals))
 	fmt.Fprintf(w, "# peers: %d\n", len(s.peers))
 	for _, p := range s.peers {
-		fmt.Fprintf(w, "#   %s -> %s (psk %s)\n", p.Local, p.Remote, p.PSK.Path)
+		fmt.Fprintf(w, "#   %s -> %s (%s)\n", p.Local, p.Remote, authSource(p))
 	}
 	r := rulesetFor(s, o.IgnoreAltPorts)
 	fmt.Fprintf(w, "# nftables table inet metro:")

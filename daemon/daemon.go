@@ -41,6 +41,12 @@ type Options struct {
 	// instead of all of the host's (several metrods on one loopback).
 	Locals []netip.Addr
 
+	// Resolver looks up the certificate servers' names; nil means
+	// net.DefaultResolver. ResolveInterval, when set, replaces the
+	// interval of their re-resolution (certs.go).
+	Resolver        policy.Resolver
+	ResolveInterval time.Duration
+
 	// Handle, when set, is connected to the running daemon (for SIGHUP
 	// reloads) from the moment Ready is called until Run returns.
 	Handle *Handle
@@ -60,6 +66,11 @@ type setup struct {
 	espProp []ikecrypto.Proposal
 	locals  []netip.Addr
 	peers   []policy.Peer
+
+	// Certificate authentication (certs.go): nil without certificates.
+	certs         *auth.CertSet
+	pskPeers      []policy.Peer // the PSK peers alone
+	resolveFailed bool          // some server name did not resolve
 }
 
 // load reads and checks the whole configuration; it touches nothing.
@@ -97,6 +108,9 @@ func load(o Options, log *slog.Logger) (*setup, error) {
 		log.Warn(w)
 	}
 	s.peers = policy.PSKPeers(s.locals, psks)
+	if err := loadCertPeers(context.Background(), s, o, log); err != nil {
+		return nil, err
+	}
 	if len(s.peers) == 0 {
 		log.Warn("no peers: no .psk file in the credentials directory lists one of this host's addresses",
 			"creds_dir", cfg.CredsDir, "local_addresses", addrList(s.locals))
@@ -203,6 +217,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	go d.refreshCertPeers(runCtx)
 	go func() {
 		if err := srv.Serve(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("control socket", "err", err)
@@ -346,8 +361,9 @@ func (d *daemon) Status(ctx context.Context) (*control.Status, error) {
 	}
 	for _, p := range d.node.Peers() {
 		ps := control.PeerStatus{
-			Remote: p.Remote.String(), Local: p.Local.String(), Auth: "psk",
+			Remote: p.Remote.String(), Local: p.Local.String(), Auth: p.Auth,
 			State: p.State, LastError: p.LastError, Since: p.Since,
+			PeerID: p.PeerID, CertSubject: p.CertSubject, CertExpiry: p.CertExpiry,
 		}
 		if p.IKE != nil {
 			ps.Initiator = p.IKE.Initiator

@@ -60,6 +60,9 @@ func diffPeers(old, new []policy.Peer) reloadPlan {
 }
 
 func sameKey(a, b policy.Peer) bool {
+	if a.Cert != nil || b.Cert != nil {
+		return a.Cert != nil && b.Cert != nil && sameCert(a.Cert, b.Cert)
+	}
 	if a.PSK == nil || b.PSK == nil {
 		return a.PSK == b.PSK
 	}
@@ -203,14 +206,14 @@ func (d *daemon) apply(ctx context.Context, s *setup) (string, error) {
 			errs = append(errs, err)
 			continue
 		}
-		d.log.Info("peer key changed: re-authenticating", "peer", p.Remote, "local", p.Local, "psk_file", p.PSK.Path)
+		d.log.Info("peer key changed: re-authenticating", "peer", p.Remote, "local", p.Local, "auth", p.Source())
 	}
 	for _, p := range plan.add {
 		if err := d.addPeer(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		d.log.Info("peer added", "peer", p.Remote, "local", p.Local, "psk_file", p.PSK.Path)
+		d.log.Info("peer added", "peer", p.Remote, "local", p.Local, "auth", p.Source())
 	}
 	d.setSetup(s)
 	if d.fw != nil {
@@ -232,8 +235,11 @@ func (d *daemon) addPeer(p policy.Peer) error {
 	if err != nil {
 		return err
 	}
-	pc := ike.PeerConfig{
-		Local: p.Local, Remote: p.Remote, PSK: p.PSK.Key, PSKSource: p.PSK.Path, Reqid: reqid,
+	pc := ike.PeerConfig{Local: p.Local, Remote: p.Remote, Reqid: reqid}
+	if p.Cert != nil {
+		pc.Cert = certPeerConfig(p)
+	} else {
+		pc.PSK, pc.PSKSource = p.PSK.Key, p.PSK.Path
 	}
 	if err := d.node.AddPeer(d.runCtx, pc); err != nil {
 		return fmt.Errorf("adding peer %s (from %s): %w", p.Remote, p.Local, err)
