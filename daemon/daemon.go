@@ -46,6 +46,8 @@ type Options struct {
 	// interval of their re-resolution (certs.go).
 	Resolver        policy.Resolver
 	ResolveInterval time.Duration
+	// FragmentSize is ike.Config.FragmentSize (0: the default).
+	FragmentSize int
 
 	// Handle, when set, is connected to the running daemon (for SIGHUP
 	// reloads) from the moment Ready is called until Run returns.
@@ -182,6 +184,7 @@ func Run(ctx context.Context, o Options) error {
 		IKELifetime:   s.cfg.IKELifetime,
 		ChildLifetime: s.cfg.ChildLifetime,
 		DPDInterval:   s.cfg.DPDInterval,
+		FragmentSize:  o.FragmentSize,
 	})
 	if d.backend == "netlink" {
 		go d.monitorKernel(ctx)
