@@ -173,3 +173,14 @@ func (p *peer) reassemble(sa *ikeSA, m *wire.Message) ([]wire.Payload, error) {
 	p.log.Debug("message reassembled", "exchange", exchangeName(h.Exchange), "msgid", h.MessageID, "fragments", total)
 	return wire.JoinFragments(st.first, st.chunks)
 }
+
+// laterFragment reports whether m is a fragment other than the first: a
+// retransmitted fragmented request is answered (with all fragments of the
+// cached response) once, on its first fragment (RFC 7383 2.6.1).
+func laterFragment(m *wire.Message) bool {
+	if len(m.Payloads) == 0 {
+		return false
+	}
+	f, ok := m.Payloads[len(m.Payloads)-1].(*wire.EncryptedFragment)
+	return ok && f.Number != 1
+}

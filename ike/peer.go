@@ -349,7 +349,9 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 			}
 			inner, err := p.open(sa, ev.msg)
 			if err != nil {
-				p.log.Debug("dropping response that does not decrypt", "err", err)
+				if !errors.Is(err, errFragmentPending) {
+					p.log.Debug("dropping response that does not decrypt", "err", err)
+				}
 				continue
 			}
 			p.lastRecv = time.Now()
@@ -399,7 +401,7 @@ func (p *peer) handlePacket(ev evPacket) {
 		return
 	}
 	switch {
-	case h.MessageID+1 == sa.expectID && sa.lastResp != nil:
+	case h.MessageID+1 == sa.expectID && sa.lastResp != nil && !laterFragment(ev.msg):
 		p.log.Debug("retransmitted request, resending cached response", "msgid", h.MessageID)
 		p.transmit(sa.lastResp, ev.to, ev.from)
 		return
@@ -419,7 +421,9 @@ func (p *peer) handlePacket(ev evPacket) {
 			p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_SYNTAX}})
 			return
 		}
-		p.log.Debug("dropping request that does not decrypt", "err", err)
+		if !errors.Is(err, errFragmentPending) {
+			p.log.Debug("dropping request that does not decrypt", "err", err)
+		}
 		return
 	}
 	p.lastRecv = time.Now()
