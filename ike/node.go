@@ -74,6 +74,13 @@ type Config struct {
 	// colliding CHILD_SA rekey as usual instead of with TEMPORARY_FAILURE,
 	// as other implementations do; tests use it for the nonce rule.
 	answerRekeyCollisions bool
+
+	// BenchAcceptTunnel, for load generators only, lets an initiator keep
+	// a CHILD_SA that the responder set up in tunnel mode in answer to
+	// our transport-mode request (strongSwan's kernel-libipsec has no
+	// transport mode). metrod never sets it: it protects in transport mode
+	// only.
+	BenchAcceptTunnel bool
 }
 
 // PeerConfig describes one protected host pair.

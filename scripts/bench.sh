@@ -3,11 +3,26 @@
 # load generator (cmd/metro-bench), same run, this machine.
 #
 # Everything runs in a private network and mount namespace (unshare -n -m):
-# only loopback addresses (127.0.1.1 metrod, 127.0.1.2 charon, initiators
+# only loopback addresses (127.0.1.1 metrod, 127.0.0.1 charon, initiators
 # from 127.0.2.1 on), nothing touches the host's lo, /run is a private
 # tmpfs (charon's pid file and sockets), and every process is stopped at
 # the end. metrod runs with --kernel memory; charon with kernel-libipsec
 # (ESP in user space, no kernel ESP needed).
+#
+# charon's setup, and why (each point made charon silent or refuse):
+#   - IKE on port 500: charon treats a datagram to any other port as
+#     NAT-T traffic that must start with the non-ESP marker; without it
+#     the IKE_SA_INIT goes to the ESP path ("parsed ESP header") and is
+#     dropped without a word at the default log levels.
+#   - address 127.0.0.1: kernel-libipsec installs a route per CHILD_SA
+#     and needs a local address inside the traffic selector; the kernel
+#     interface skips loopback addresses, except that a selector holding
+#     127.0.0.1 means "any". allow_peer_ts lets it route the peer's own
+#     address (host-to-host SAs).
+#   - tunnel mode: kernel-libipsec has no transport mode ("IPsec SA:
+#     unsupported mode"); metro-bench -accept-tunnel takes the tunnel-mode
+#     answer (same cryptography and state for both sides).
+#   - dos_protection = no: no cookies, no half-open blocking, like metrod.
 #
 # Usage: scripts/bench.sh [-n SETUPS] [-c CONCURRENCY] [-o results.md]
 #   N, C  also from the environment (BENCH_N, BENCH_C). Needs root,
@@ -51,7 +66,6 @@ work=/run/bench
 mkdir -p "$work/creds" "$work/swanctl"
 ip link set lo up
 ip addr add 127.0.1.1/32 dev lo
-ip addr add 127.0.1.2/32 dev lo
 
 pids=()
 logs=$root/.cache/bench
@@ -81,16 +95,21 @@ printf 'METRO_CREDS_DIR=%s\n' "$work/creds" >"$work/metro.env"
 metrod_pid=$!
 pids+=("$metrod_pid")
 
-# charon: kernel-libipsec, IKE on port 5600 (it binds the wildcard address).
+# charon: kernel-libipsec, IKE on port 500 at 127.0.0.1 (see the top).
 cat >"$work/strongswan.conf" <<CONF
 charon {
-	port = 5600
-	port_nat_t = 5601
+	port = 500
+	port_nat_t = 4500
 	load = random nonce openssl curve25519 gcm aes sha2 hmac kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
 	install_routes = no
+	install_virtual_ip = no
 	threads = 32
 	# Like metrod: no cookies, no half-open limits (a like-for-like race).
+	dos_protection = no
 	plugins {
+		kernel-libipsec {
+			allow_peer_ts = yes
+		}
 		vici {
 			socket = unix://$work/charon.vici
 		}
@@ -113,19 +132,19 @@ cat >"$work/swanctl/swanctl.conf" <<CONF
 connections {
 	bench {
 		version = 2
-		local_addrs = 127.0.1.2
+		local_addrs = 127.0.0.1
 		proposals = aes256gcm16-prfsha256-x25519
 		unique = never
 		local {
 			auth = psk
-			id = 127.0.1.2
+			id = 127.0.0.1
 		}
 		remote {
 			auth = psk
 		}
 		children {
 			bench {
-				mode = transport
+				mode = tunnel
 				esp_proposals = aes256gcm16
 			}
 		}
@@ -148,14 +167,14 @@ sleep 1
 
 bench() { # label target src pid json
 	"$root/bin/metro-bench" -label "$1" -target "$2" -local-port 5700 -src "$3" -n "$N" -c "$C" \
-		-psk-file "$work/creds/bench.psk" -pid "$4" -hold 2s -deadline "${BENCH_DEADLINE:-120s}" -json "$5" || true
+		-psk-file "$work/creds/bench.psk" -pid "$4" -hold 2s -deadline "${BENCH_DEADLINE:-120s}" -json "$5" -accept-tunnel || true
 }
 # metrod answers to its own IKE port: its initiators bind 5500.
 "$root/bin/metro-bench" -label metrod -target 127.0.1.1:5500 -src 127.0.2.1 -n "$N" -c "$C" \
 	-psk-file "$work/creds/bench.psk" -pid "$metrod_pid" -hold 2s -deadline "${BENCH_DEADLINE:-120s}" -json "$work/metrod.json" || true
 # metrod is measured: stop it so that it takes no CPU from charon's run.
 kill "$metrod_pid"; wait "$metrod_pid" 2>/dev/null || true
-bench charon 127.0.1.2:5600 127.0.2.1 "$charon_pid" "$work/charon.json"
+bench charon 127.0.0.1:500 127.0.2.1 "$charon_pid" "$work/charon.json"
 
 python3 - "$work/metrod.json" "$work/charon.json" "${OUT:-}" <<'PY'
 import json, os, platform, subprocess, sys, datetime
@@ -172,7 +191,7 @@ lines = [
     "",
     f"CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; "
     f"N={m['n']} setups, C={m['concurrency']} initiators at once (metro-bench, PSK, x25519, aes256gcm16, prfsha256).",
-    "metrod: `--kernel memory`; charon 5.9: kernel-libipsec. Same load generator, same run, private network namespace on loopback.",
+    "metrod: `--kernel memory` (transport mode); charon 5.9: kernel-libipsec (tunnel mode: it has no transport mode; one TUN route per CHILD_SA), port 500, dos_protection off. Same load generator, same run, private network namespace on loopback.",
     "",
     "| | metrod | charon | metro/charon | better |",
     "|---|---|---|---|---|",

@@ -26,6 +26,7 @@ type options struct {
 	Timeout   time.Duration        // one setup's limit
 	Deadline  time.Duration        // the whole run's limit
 	Hold      time.Duration        // keep the SAs open this long after the run, then sample the responder again
+	Tunnel    bool                 // accept tunnel-mode CHILD_SAs (charon with kernel-libipsec)
 	PID       int                  // responder process to sample (0: none)
 	Log       *slog.Logger
 }
@@ -92,6 +93,9 @@ func run(ctx context.Context, o options) (*result, error) {
 		Port:         o.LocalPort,
 		IKEProposals: o.IKE,
 		ESPProposals: o.ESP,
+		// charon's kernel-libipsec has no transport mode: it answers
+		// with tunnel mode, which is the same work for both sides.
+		BenchAcceptTunnel: o.Tunnel,
 		OnPeerEvent: func(ev ike.PeerEvent) {
 			select {
 			case events <- ev:

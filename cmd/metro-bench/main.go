@@ -55,6 +55,7 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		pid       = fs.Int("pid", 0, "responder `PID` whose CPU time and RSS to sample from /proc")
 		jsonOut   = fs.String("json", "", "also write the result as JSON to `file`")
 		verbose   = fs.Bool("v", false, "log the IKE node's warnings")
+		tunnel    = fs.Bool("accept-tunnel", false, "accept CHILD_SAs the responder sets up in tunnel mode (charon with kernel-libipsec, which has no transport mode)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -63,7 +64,7 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "metro-bench: "+format+"\n", a...)
 		return 2
 	}
-	o := options{Label: *label, N: *n, C: *c, Timeout: *timeout, Deadline: *deadline, Hold: *hold, PID: *pid}
+	o := options{Label: *label, N: *n, C: *c, Timeout: *timeout, Deadline: *deadline, Hold: *hold, PID: *pid, Tunnel: *tunnel}
 	var err error
 	if o.Target, err = netip.ParseAddrPort(*target); err != nil {
 		return fail("-target: %v", err)
