@@ -48,9 +48,11 @@ func run(args []string, stderr io.Writer) int {
 		fragSize   = fs.Int("ike-fragment-size", 0, "largest IKE message sent whole once both hosts support IKE fragmentation (RFC 7383); 0: 1232 bytes, -1: no fragmentation (see docs/certificates.md)")
 		ignoreAlt  = fs.Bool("ignore-alternative-ports", false, "do not redirect METRO_ISAKMP_IKE_ALTERNATIVE_PORT and METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT (stale redirections are removed)")
 	)
+	var prof profiler
+	prof.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: metrod [flags]\n\nmetrod negotiates IKEv2 with every peer found in the credentials directory\nand protects traffic to them with ESP in transport mode.\n\n")
-		fs.PrintDefaults()
+		printVisibleDefaults(fs, stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -117,6 +119,11 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 
+	if err := prof.start(); err != nil {
+		fmt.Fprintf(stderr, "metrod: %v\n", err)
+		return 2
+	}
+	defer prof.stop(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n := newNotifier(log)

@@ -54,3 +54,27 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileFlagsHidden checks that the profiling flags parse but stay
+// out of the usage text.
+func TestProfileFlagsHidden(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-h"}, &stderr); code != 0 {
+		t.Fatalf("-h: exit code %d", code)
+	}
+	usage := stderr.String()
+	if !strings.Contains(usage, "-local-addrs") {
+		t.Fatalf("usage lacks the visible flags:\n%s", usage)
+	}
+	for _, f := range []string{"cpuprofile", "memprofile"} {
+		if strings.Contains(usage, f) {
+			t.Errorf("usage shows hidden flag %s", f)
+		}
+	}
+	// Parsed like any flag: a bad path fails at start, before any work.
+	stderr.Reset()
+	dir := filepath.Join(t.TempDir(), "absent")
+	if code := run([]string{"--cpuprofile", filepath.Join(dir, "cpu.prof")}, &stderr); code != 2 || !strings.Contains(stderr.String(), "--cpuprofile") {
+		t.Fatalf("unwritable --cpuprofile: exit code %d, stderr:\n%s", code, stderr.String())
+	}
+}
