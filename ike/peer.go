@@ -199,10 +199,18 @@ func (p *peer) handleSimple(ev any) {
 	}
 }
 
-// halfOpen reports whether the peer has an IKE SA with us in progress.
+// halfOpen reports whether the peer has an IKE SA with us in progress: a
+// responder SA whose IKE_AUTH has not come yet, answered less than
+// 4*RetransmitBase ago. An IKE_AUTH lost on the way is retransmitted
+// after RetransmitBase; one that has not come by then most likely never
+// will (the peer abandoned that attempt, say after a crossed initiation),
+// and waiting for the half-open timeout (30 s) would keep us from
+// initiating ourselves: in a 200-node mesh started at once, such pairs
+// came up 30 s after all others.
 func (p *peer) halfOpen() bool {
+	fresh := time.Now().Add(-4 * p.n.cfg.RetransmitBase)
 	for _, sa := range p.sas {
-		if !sa.initiator && sa.established.IsZero() && !sa.deleted {
+		if !sa.initiator && sa.established.IsZero() && !sa.deleted && sa.created.After(fresh) {
 			return true
 		}
 	}

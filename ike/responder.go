@@ -129,6 +129,7 @@ func (p *peer) respondInit(ev evPacket) {
 	sa.initReq = ev.msg.Raw
 	sa.initResp = resp.Marshal()
 	sa.expectID = 1
+	sa.created = time.Now()
 	p.sas[sa.spiR] = sa
 	p.log.Debug("IKE_SA_INIT answered", "suite", c.suite.String())
 	sa.replyTo, sa.replyFrom = ev.from, ev.to

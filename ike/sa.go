@@ -39,6 +39,7 @@ type ikeSA struct {
 	// The IKE_SA_INIT messages, signed in AUTH (RFC 7296 2.15).
 	initReq, initResp []byte
 
+	created     time.Time // responder: when we answered the IKE_SA_INIT
 	established time.Time
 	child       *childSA   // the CHILD_SA carrying traffic
 	retired     []*childSA // replaced by a rekey, states on their way out
