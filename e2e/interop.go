@@ -225,6 +225,28 @@ func (h *Host) StartPluto(t testing.TB, conns ...IPsecConn) *Pluto {
 		t.Fatal(err)
 	}
 	pl := &Pluto{Host: h, Ctl: filepath.Join(dir, "pluto.ctl"), dir: dir, conf: filepath.Join(dir, "ipsec.conf")}
+	secretsPath := filepath.Join(dir, "ipsec.secrets")
+	pl.writeConf(t, secretsPath, conns)
+	if out, err := h.TryRun(t, "ipsec", "initnss", "--nssdir", dir); err != nil {
+		t.Fatalf("ipsec initnss: %v\n%s", err, out)
+	}
+	pl.Proc = h.Start(t, "unshare", "-m", "--propagation", "private", "sh", "-c",
+		"mount -t tmpfs tmpfs /run && exec /usr/libexec/ipsec/pluto --nofork --stderrlog --config "+pl.conf+
+			" --rundir "+dir+" --nssdir "+dir+" --secretsfile "+secretsPath)
+	WaitFor(t, 60*time.Second, "pluto's control socket in "+h.Name, func() bool {
+		if pl.Proc.Exited() {
+			t.Fatalf("pluto on %s exited:\n%s", h.Name, lastLines(pl.Proc.Log(), 40))
+		}
+		_, err := h.TryRun(t, "ipsec", "whack", "--ctlsocket", pl.Ctl, "--status")
+		return err == nil
+	})
+	pl.add(t, conns)
+	return pl
+}
+
+// writeConf writes ipsec.conf and ipsec.secrets for conns.
+func (pl *Pluto) writeConf(t testing.TB, secretsPath string, conns []IPsecConn) {
+	t.Helper()
 	var conf, secrets strings.Builder
 	conf.WriteString("# written by the e2e test\nconfig setup\n\tplutodebug=none\n\n")
 	for _, cn := range conns {
@@ -241,26 +263,18 @@ func (h *Host) StartPluto(t testing.TB, conns ...IPsecConn) *Pluto {
 			cn.Name, cn.Local, cn.Local, cn.Remote, cn.Remote, ike, esp)
 		fmt.Fprintf(&secrets, "%s %s : PSK %q\n", cn.Local, cn.Remote, cn.PSK)
 	}
-	secretsPath := filepath.Join(dir, "ipsec.secrets")
 	if err := os.WriteFile(pl.conf, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(secretsPath, []byte(secrets.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := h.TryRun(t, "ipsec", "initnss", "--nssdir", dir); err != nil {
-		t.Fatalf("ipsec initnss: %v\n%s", err, out)
-	}
-	pl.Proc = h.Start(t, "unshare", "-m", "--propagation", "private", "sh", "-c",
-		"mount -t tmpfs tmpfs /run && exec /usr/libexec/ipsec/pluto --nofork --stderrlog --config "+pl.conf+
-			" --rundir "+dir+" --nssdir "+dir+" --secretsfile "+secretsPath)
-	WaitFor(t, 60*time.Second, "pluto's control socket in "+h.Name, func() bool {
-		if pl.Proc.Exited() {
-			t.Fatalf("pluto on %s exited:\n%s", h.Name, lastLines(pl.Proc.Log(), 40))
-		}
-		_, err := h.TryRun(t, "ipsec", "whack", "--ctlsocket", pl.Ctl, "--status")
-		return err == nil
-	})
+}
+
+// add adds conns to the running pluto and initiates those with Initiate.
+func (pl *Pluto) add(t testing.TB, conns []IPsecConn) {
+	t.Helper()
+	h := pl.Host
 	for _, cn := range conns {
 		if out, err := h.TryRun(t, "ipsec", "addconn", "--ctlsocket", pl.Ctl, "--config", pl.conf, cn.Name); err != nil {
 			t.Fatalf("ipsec addconn %s: %v\n%s", cn.Name, err, out)
@@ -273,7 +287,18 @@ func (h *Host) StartPluto(t testing.TB, conns ...IPsecConn) *Pluto {
 			}
 		}
 	}
-	return pl
+}
+
+// Replace deletes pluto's connections old and adds (and initiates) conns.
+func (pl *Pluto) Replace(t testing.TB, old []IPsecConn, conns ...IPsecConn) {
+	t.Helper()
+	for _, cn := range old {
+		if out, err := pl.Host.TryRun(t, "ipsec", "whack", "--ctlsocket", pl.Ctl, "--delete", "--name", cn.Name); err != nil {
+			t.Fatalf("ipsec whack --delete %s: %v\n%s", cn.Name, err, out)
+		}
+	}
+	pl.writeConf(t, filepath.Join(pl.dir, "ipsec.secrets"), conns)
+	pl.add(t, conns)
 }
 
 // Status returns `ipsec whack --trafficstatus` (no keys in it).

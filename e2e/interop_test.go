@@ -178,14 +178,21 @@ func TestInteropLibreswan(t *testing.T) {
 
 	t.Run("libreswan-initiates", func(t *testing.T) {
 		a, b := NewPair(t)
-		// metrod starts first; pluto is not there yet, so metrod keeps
-		// retransmitting. pluto (higher address) then initiates: metrod
-		// answers it and abandons its own attempt (crossed initiation).
+		// pluto first, with an IKE proposal metrod does not take: metrod's
+		// attempts end in NO_PROPOSAL_CHOSEN and it backs off. During the
+		// backoff pluto gets the right connections and initiates; metrod,
+		// not negotiating itself, answers.
+		wrong := conns(a, b, "aes256gcm16-prfsha512-ecp384", esp, false, 4, 6)
+		pl := b.StartPluto(t, wrong...)
 		m := startInteropMetrod(t, a, ike, esp, "", a.V4, a.V6, b.V4, b.V6)
-		WaitFor(t, 30*time.Second, "metrod retransmitting", func() bool {
-			return strings.Contains(m.Proc.Log(), "retransmitting")
+		WaitFor(t, 90*time.Second, "metrod backing off for both peers", func() bool {
+			return strings.Count(m.Proc.Log(), "retry_in=8s") >= 2
 		})
-		b.StartPluto(t, conns(a, b, ike, esp, true, 4, 6)...)
+		right := conns(a, b, ike, esp, true, 4, 6)
+		for i := range right {
+			right[i].Name += "b"
+		}
+		pl.Replace(t, wrong, right...)
 		st := m.WaitEstablished(t, 90*time.Second, b.V4, b.V6)
 		checkRoles(t, st, false, b.V4, b.V6)
 		checkTraffic(t, a, b, b.V4, b.V6)
