@@ -247,3 +247,34 @@ func TestCertAuthFragmented(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestCertAuthSurvivesIKERekey: after the IKE SA is rekeyed the status
+// still shows the peer's certificate, and fragmentation stays on.
+func TestCertAuthSurvivesIKERekey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ca := testca.NewRoot("Test CA", testca.ECDSAP256)
+		leaves := map[string]*testca.Leaf{
+			"a.example.com": ca.Issue(testca.LeafOptions{DNS: []string{"a.example.com"}, KeyIndex: 1}),
+			"b.example.com": ca.Issue(testca.LeafOptions{DNS: []string{"b.example.com"}, KeyIndex: 2}),
+		}
+		net := &memNet{}
+		cfg := Config{IKELifetime: 10 * time.Minute}
+		a := newHost(t, net, "10.0.0.1", cfg)
+		b := newHost(t, net, "10.0.0.2", cfg)
+		connectCert(t, ctx, a, b, certCreds(t, ca, "a.example.com", leaves), certCreds(t, ca, "b.example.com", leaves),
+			[]string{"a.example.com"}, []string{"b.example.com"})
+		first := waitState(t, a, StateEstablished)
+		time.Sleep(15 * time.Minute)
+		synctest.Wait()
+		now := waitState(t, a, StateEstablished)
+		if now.IKE == nil || now.IKE.SPIi == first.IKE.SPIi {
+			t.Fatalf("IKE SA not rekeyed: %+v -> %+v", first.IKE, now.IKE)
+		}
+		if now.PeerID != "b.example.com" || now.CertSubject == "" {
+			t.Errorf("after the rekey: peer id %q subject %q", now.PeerID, now.CertSubject)
+		}
+		finish(cancel, a, b)
+	})
+}

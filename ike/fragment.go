@@ -184,3 +184,10 @@ func laterFragment(m *wire.Message) bool {
 	f, ok := m.Payloads[len(m.Payloads)-1].(*wire.EncryptedFragment)
 	return ok && f.Number != 1
 }
+
+// inherit carries over to a rekeyed IKE SA what the peer announced and
+// proved with the old one (RFC 7383 2.3: fragmentation support applies to
+// the rekeyed SA too).
+func (e *saExt) inherit(old *saExt) {
+	e.peerHashes, e.peerFrag, e.identity = old.peerHashes, old.peerFrag, old.identity
+}

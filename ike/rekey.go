@@ -543,6 +543,7 @@ func (p *peer) respondRekeyIKE(old *ikeSA, h wire.Header, inner []wire.Payload, 
 func (p *peer) adoptIKESA(old, nsa *ikeSA, first bool) {
 	nsa.established = time.Now()
 	nsa.local, nsa.remote = old.local, old.remote
+	nsa.ext.inherit(&old.ext)
 	nsa.replyTo, nsa.replyFrom = old.replyTo, old.replyFrom
 	nsa.nat, nsa.usBehindNAT = old.nat, old.usBehindNAT
 	p.armKeepalive(nsa)
