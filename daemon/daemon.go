@@ -220,6 +220,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	t.start()
 	go d.refreshCertPeers(runCtx)
 	go func() {
 		if err := srv.Serve(runCtx); err != nil && !errors.Is(err, context.Canceled) {

@@ -25,11 +25,28 @@ type udpTransport struct {
 	nattPort uint16
 	mu       sync.Mutex
 	socks    map[netip.AddrPort]*net.UDPConn
+	ready    chan struct{} // closed by start: reading begins
 }
 
 func newUDPTransport(log *slog.Logger, nattPort uint16) *udpTransport {
-	return &udpTransport{log: log, nattPort: nattPort, socks: map[netip.AddrPort]*net.UDPConn{}}
+	return &udpTransport{log: log, nattPort: nattPort, socks: map[netip.AddrPort]*net.UDPConn{}, ready: make(chan struct{})}
 }
+
+// start lets the sockets' readers run. metrod binds its ports first (so
+// that a port in use stops it before anything is installed) and reads only
+// once every peer is known: a peer's early IKE_SA_INIT waits in the socket
+// buffer instead of being refused as coming from an unknown address.
+func (t *udpTransport) start() {
+	select {
+	case <-t.ready:
+	default:
+		close(t.ready)
+	}
+}
+
+// socketBuffer is the receive buffer of the IKE sockets: a restarted node
+// of a large mesh gets a burst of IKE_SA_INITs.
+const socketBuffer = 4 << 20
 
 // nonESPMarker precedes IKE messages on the NAT-traversal port.
 var nonESPMarker = []byte{0, 0, 0, 0}
@@ -77,10 +94,14 @@ func (t *udpTransport) open(la netip.AddrPort, natt bool, recv func(b []byte, lo
 			return fmt.Errorf("NAT-traversal socket %s: enabling ESP-in-UDP: %w", la, err)
 		}
 	}
+	if err := c.SetReadBuffer(socketBuffer); err != nil {
+		t.log.Debug("IKE socket: cannot enlarge the receive buffer", "local", la, "err", err)
+	}
 	t.mu.Lock()
 	t.socks[la] = c
 	t.mu.Unlock()
 	go func() {
+		<-t.ready
 		buf := make([]byte, 65536)
 		for {
 			n, from, err := c.ReadFromUDPAddrPort(buf)
