@@ -18,7 +18,7 @@ import (
 func loadCharonCerts(t *testing.T, c *Charon, s, peer *certServer, root *x509.Certificate, initiate bool) {
 	t.Helper()
 	dir := filepath.Join(c.Host.Dir, "swanctl")
-	for _, d := range []string{"x509", "x509ca", "private", "conf.d"} {
+	for _, d := range []string{"x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12", "private", "conf.d"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,6 @@ func loadCharonCerts(t *testing.T, c *Charon, s, peer *certServer, root *x509.Ce
 	if err != nil {
 		t.Fatalf("swanctl --load-all: %v\n%s", err, out)
 	}
-	t.Logf("swanctl --load-all:\n%s", out)
 }
 
 // TestInteropStrongSwanCert: metrod and strongSwan authenticate each other
@@ -122,6 +121,7 @@ func TestInteropStrongSwanCert(t *testing.T) {
 				st := m.WaitEstablished(t, 90*time.Second, b.V4, b.V6)
 				checkCertPeer(t, st, b.V4, sb)
 				checkCertPeer(t, st, b.V6, sb)
+				checkRoles(t, st, metrodInitiates, b.V4, b.V6)
 				a.MustPing(t, b.V4, 2)
 				a.MustPing(t, b.V6, 2)
 				sas := ch.SAs(t)
