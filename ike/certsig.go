@@ -82,6 +82,7 @@ type pssParams struct {
 // sigScheme is one signature algorithm of a Digital Signature AUTH payload.
 type sigScheme struct {
 	name string
+	key  string      // "rsa", "ecdsa" or "ed25519": the key type it needs
 	hash crypto.Hash // 0 for Ed25519
 	pss  bool
 }
@@ -163,19 +164,19 @@ func parseAlgorithmIdentifier(b []byte) (sigScheme, error) {
 	o := ai.Algorithm
 	switch {
 	case o.Equal(oidSHA256WithRSA):
-		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-256", hash: crypto.SHA256}, nil
+		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-256", key: "rsa", hash: crypto.SHA256}, nil
 	case o.Equal(oidSHA384WithRSA):
-		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-384", hash: crypto.SHA384}, nil
+		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-384", key: "rsa", hash: crypto.SHA384}, nil
 	case o.Equal(oidSHA512WithRSA):
-		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-512", hash: crypto.SHA512}, nil
+		return sigScheme{name: "RSA PKCS#1 v1.5 SHA-512", key: "rsa", hash: crypto.SHA512}, nil
 	case o.Equal(oidECDSASHA256):
-		return sigScheme{name: "ECDSA SHA-256", hash: crypto.SHA256}, nil
+		return sigScheme{name: "ECDSA SHA-256", key: "ecdsa", hash: crypto.SHA256}, nil
 	case o.Equal(oidECDSASHA384):
-		return sigScheme{name: "ECDSA SHA-384", hash: crypto.SHA384}, nil
+		return sigScheme{name: "ECDSA SHA-384", key: "ecdsa", hash: crypto.SHA384}, nil
 	case o.Equal(oidECDSASHA512):
-		return sigScheme{name: "ECDSA SHA-512", hash: crypto.SHA512}, nil
+		return sigScheme{name: "ECDSA SHA-512", key: "ecdsa", hash: crypto.SHA512}, nil
 	case o.Equal(oidEd25519):
-		return sigScheme{name: "Ed25519"}, nil
+		return sigScheme{name: "Ed25519", key: "ed25519"}, nil
 	case o.Equal(oidRSAPSS):
 		var p pssParams
 		if _, err := asn1.Unmarshal(ai.Parameters.FullBytes, &p); err != nil {
@@ -192,7 +193,7 @@ func parseAlgorithmIdentifier(b []byte) (sigScheme, error) {
 		if _, err := asn1.Unmarshal(p.MGF.Parameters.FullBytes, &mgfHash); err != nil || oidHash(mgfHash.Algorithm) != h {
 			return sigScheme{}, fmt.Errorf("RSASSA-PSS whose MGF1 hash differs from the message hash")
 		}
-		return sigScheme{name: fmt.Sprintf("RSASSA-PSS %v salt %d", h, p.SaltLength), hash: h, pss: true}, nil
+		return sigScheme{name: fmt.Sprintf("RSASSA-PSS %v salt %d", h, p.SaltLength), key: "rsa", hash: h, pss: true}, nil
 	}
 	return sigScheme{}, fmt.Errorf("unsupported signature algorithm %v", o)
 }
@@ -342,7 +343,7 @@ func verifyAuth(pub crypto.PublicKey, a *wire.Auth, octets []byte) (string, erro
 	}
 	switch pk := pub.(type) {
 	case *rsa.PublicKey:
-		if s.name == "Ed25519" || (!s.pss && !isRSAScheme(s)) {
+		if s.key != "rsa" {
 			return "", fmt.Errorf("signature algorithm %s does not fit the certificate's RSA key", s.name)
 		}
 		if s.pss {
@@ -353,14 +354,14 @@ func verifyAuth(pub crypto.PublicKey, a *wire.Auth, octets []byte) (string, erro
 			return bad()
 		}
 	case *ecdsa.PublicKey:
-		if s.hash == 0 || s.pss || isRSAScheme(s) {
+		if s.key != "ecdsa" {
 			return "", fmt.Errorf("signature algorithm %s does not fit the certificate's ECDSA key", s.name)
 		}
 		if !ecdsa.VerifyASN1(pk, digest(s.hash), sig) {
 			return bad()
 		}
 	case ed25519.PublicKey:
-		if s.name != "Ed25519" {
+		if s.key != "ed25519" {
 			return "", fmt.Errorf("signature algorithm %s does not fit the certificate's Ed25519 key", s.name)
 		}
 		if !ed25519.Verify(pk, octets, sig) {
@@ -371,8 +372,6 @@ func verifyAuth(pub crypto.PublicKey, a *wire.Auth, octets []byte) (string, erro
 	}
 	return s.name + " (method 14)", nil
 }
-
-func isRSAScheme(s sigScheme) bool { return len(s.name) > 3 && s.name[:3] == "RSA" }
 
 func keyName(pub crypto.PublicKey) string {
 	switch pk := pub.(type) {
