@@ -42,7 +42,7 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 			}
 		case *wire.Notify:
 			if pl.NotifyType == wire.AUTHENTICATION_FAILED {
-				p.log.Warn("peer says authentication failed (it could not verify our AUTH: different pre-shared keys?)")
+				p.log.Warn("peer says authentication failed (it could not verify our AUTH: different pre-shared keys, or it rejects our certificate: see its log)")
 				deleteIKE = true
 				p.setState(StateFailed, "authentication failed: peer rejected our AUTH")
 			}

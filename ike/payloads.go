@@ -49,7 +49,7 @@ type notifyError struct{ t wire.NotifyType }
 func (e *notifyError) Error() string {
 	switch e.t {
 	case wire.AUTHENTICATION_FAILED:
-		return "authentication failed: peer answered AUTHENTICATION_FAILED (different pre-shared keys on the two hosts?)"
+		return "authentication failed: peer answered AUTHENTICATION_FAILED (different pre-shared keys on the two hosts, or the peer rejects our certificate: see its log)"
 	case wire.NO_PROPOSAL_CHOSEN:
 		return "peer answered NO_PROPOSAL_CHOSEN (no common algorithms, or we are not its configured peer)"
 	}
