@@ -223,8 +223,8 @@ func (p *peer) acceptChild(sa *ikeSA, child *childSA, resp []wire.Payload) error
 // 2.21.2: an initiator that fails authentication of the responder sends
 // AUTHENTICATION_FAILED in an INFORMATIONAL request; no answer is awaited).
 func (p *peer) sendAuthFailedInfo(sa *ikeSA) {
-	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
-		[]wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}}, sa.out)
+	req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
+		[]wire.Payload{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}})
 	sa.nextID++
 	p.sendReq(sa, req)
 }
@@ -267,8 +267,8 @@ func (p *peer) established(sa *ikeSA) {
 
 // deleteIKESA sends a DELETE for sa (no answer awaited) and removes it.
 func (p *peer) deleteIKESA(sa *ikeSA) {
-	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
-		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, sa.out)
+	req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}})
 	sa.nextID++
 	p.sendReq(sa, req)
 	p.removeSA(sa, "deleted")

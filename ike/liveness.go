@@ -59,7 +59,7 @@ func (p *peer) onDPD(ctx context.Context) error {
 		return nil
 	}
 	p.log.Debug("liveness check")
-	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false), nil, sa.out)
+	req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false), nil)
 	_, _, err := p.exchange(ctx, sa, req, wire.INFORMATIONAL)
 	if err == nil || errors.Is(err, errClosing) {
 		return err

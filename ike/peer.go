@@ -483,8 +483,8 @@ func (p *peer) shutdown() {
 	p.stopRetry()
 	for _, sa := range p.sas {
 		if sa.out != nil && !sa.deleted && !sa.established.IsZero() {
-			req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
-				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, sa.out)
+			req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
+				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}})
 			sa.nextID++
 			p.sendReq(sa, req)
 		}

@@ -143,7 +143,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 		payloads = append(payloads,
 			&wire.TS{Kind: wire.PayloadTSi, Selectors: []wire.Selector{hostSelector(p.cfg.Local)}},
 			&wire.TS{Kind: wire.PayloadTSr, Selectors: []wire.Selector{hostSelector(p.cfg.Remote)}})
-		req := wire.Seal(sa.header(wire.CREATE_CHILD_SA, sa.nextID, false), payloads, sa.out)
+		req := p.seal(sa, sa.header(wire.CREATE_CHILD_SA, sa.nextID, false), payloads)
 		resp, _, err = p.exchange(ctx, sa, req, wire.CREATE_CHILD_SA)
 		if err != nil {
 			release()
@@ -182,8 +182,8 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 			p.log.Info("simultaneous CHILD_SA rekey: ours has the lowest nonce and goes", "spi_in", fmt.Sprintf("%08x", spiIn))
 			sa.retired = append(sa.retired, child)
 			p.removeChildOut(child)
-			req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
-				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(spiIn)}}}, sa.out)
+			req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
+				[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(spiIn)}}})
 			_, _, derr := p.exchange(ctx, sa, req, wire.INFORMATIONAL)
 			p.retireChild(sa, child)
 			return derr
@@ -202,8 +202,8 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 	p.armChildRekey(child, true)
 	p.publish()
 	p.log.Info("CHILD_SA rekeyed", "old_spi_in", fmt.Sprintf("%08x", old.spiIn), "new_spi_in", fmt.Sprintf("%08x", spiIn))
-	req := wire.Seal(sa.header(wire.INFORMATIONAL, sa.nextID, false),
-		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(old.spiIn)}}}, sa.out)
+	req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(old.spiIn)}}})
 	_, _, derr := p.exchange(ctx, sa, req, wire.INFORMATIONAL)
 	p.retireChild(sa, old)
 	if errors.Is(derr, errClosing) {
@@ -435,11 +435,11 @@ func (p *peer) rekeyIKE(ctx context.Context, old *ikeSA) error {
 		if share, err = ke.Generate(p.n.cfg.Rand); err != nil {
 			return err
 		}
-		req := wire.Seal(old.header(wire.CREATE_CHILD_SA, old.nextID, false), []wire.Payload{
+		req := p.seal(old, old.header(wire.CREATE_CHILD_SA, old.nextID, false), []wire.Payload{
 			offer(props, wire.ProtoIKE, binary.BigEndian.AppendUint64(nil, spi)),
 			&wire.Nonce{Data: ni},
 			&wire.KE{Group: ke.ID, Data: share.Public()},
-		}, old.out)
+		})
 		resp, _, err = p.exchange(ctx, old, req, wire.CREATE_CHILD_SA)
 		if err != nil {
 			return err
@@ -477,8 +477,8 @@ func (p *peer) rekeyIKE(ctx context.Context, old *ikeSA) error {
 		return err
 	}
 	p.adoptIKESA(old, nsa, true)
-	req := wire.Seal(old.header(wire.INFORMATIONAL, old.nextID, false),
-		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, old.out)
+	req := p.seal(old, old.header(wire.INFORMATIONAL, old.nextID, false),
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}})
 	_, _, derr := p.exchange(ctx, old, req, wire.INFORMATIONAL)
 	p.removeSA(old, "rekeyed")
 	if errors.Is(derr, errClosing) {
