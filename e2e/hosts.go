@@ -92,8 +92,12 @@ func (h *Host) StartMetrodArgs(t testing.TB, extra ...string) *Metrod {
 		h.WriteConfig(t)
 	}
 	sock := h.Dir + "/metrod.sock"
-	args := append([]string{"--debug", "--config", cfg, "--socket", sock, "--hostname", h.Name}, extra...)
-	p := h.Start(t, Binary(t, "metrod"), args...)
+	var args []string
+	for _, v := range harnessEnv {
+		args = append(args, "-u", v)
+	}
+	args = append(args, Binary(t, "metrod"), "--debug", "--config", cfg, "--socket", sock, "--hostname", h.Name)
+	p := h.Start(t, "env", append(args, extra...)...)
 	return &Metrod{Host: h, Proc: p, Socket: sock, Config: cfg}
 }
 

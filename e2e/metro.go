@@ -56,14 +56,12 @@ func (h *Host) WriteConfig(t testing.TB, lines ...string) string {
 // (WriteConfig is called with no extra lines if there is none yet).
 func (h *Host) StartMetrod(t testing.TB) *Metrod {
 	t.Helper()
-	cfg := filepath.Join(h.Dir, "config.env")
-	if _, err := os.Stat(cfg); err != nil {
-		h.WriteConfig(t)
-	}
-	sock := filepath.Join(h.Dir, "metrod.sock")
-	p := h.Start(t, Binary(t, "metrod"), "--debug", "--config", cfg, "--socket", sock, "--hostname", h.Name)
-	return &Metrod{Host: h, Proc: p, Socket: sock, Config: cfg}
+	return h.StartMetrodArgs(t)
 }
+
+// harnessEnv are the test bed's own METRO_* variables; metrod would warn
+// about them as unknown, so its processes do not get them.
+var harnessEnv = []string{"METRO_VM", "METRO_VM_RESULTS", "METRO_BIN", "METRO_ROOT"}
 
 // Status asks metrod for its status through metroctl status --json.
 func (m *Metrod) Status(t testing.TB) (*control.Status, error) {
