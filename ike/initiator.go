@@ -33,7 +33,7 @@ func (p *peer) initiate(ctx context.Context) error {
 	props := p.n.cfg.IKEProposals
 	ke := props[0].KE[0]
 	var cookie []byte
-	retriedKE, cookies := false, 0
+	retriedKE, cookies, lateInvalidKE := false, 0, 0
 
 	// IKE_SA_INIT: HDR, SAi1, KEi, Ni  -->  <-- HDR, SAr1, KEr, Nr
 	var (
@@ -75,6 +75,11 @@ func (p *peer) initiate(ctx context.Context) error {
 			switch {
 			case next == nil:
 				return fmt.Errorf("peer answered INVALID_KE_PAYLOAD asking for group %d, which we did not propose", want)
+			case want == ke.ID && retriedKE && lateInvalidKE < 2:
+				// A late answer to our first, retransmitted request,
+				// naming the group we now use: send this one again.
+				lateInvalidKE++
+				continue
 			case want == ke.ID:
 				// Retrying with the same share cannot help: the peer
 				// cannot use the group it asks for (strongSwan does this
@@ -146,7 +151,7 @@ func (p *peer) initiate(ctx context.Context) error {
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
 		return err
 	}
-	if p.n.initialContact(p.cfg.Remote) {
+	if len(p.sas) == 1 && p.n.initialContact(p.cfg.Remote) {
 		payloads = append(payloads, &wire.Notify{NotifyType: wire.INITIAL_CONTACT})
 	}
 	payloads = append(payloads,

@@ -879,3 +879,54 @@ func TestRekeyCollisionNonceRule(t *testing.T) {
 		finish(cancel, a, b)
 	})
 }
+
+// TestUnauthenticatedSAAcceptsOnlyIKEAuth: after IKE_SA_INIT alone (no
+// AUTH yet) the responder must not act on any other request on that SA:
+// here an INFORMATIONAL saying AUTHENTICATION_FAILED and an IKE SA rekey.
+func TestUnauthenticatedSAAcceptsOnlyIKEAuth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		net := &memNet{}
+		// a's IKE_AUTH never arrives at b.
+		net.drop = func(b []byte, from, to netip.AddrPort) bool {
+			h, err := wire.ParseHeader(b)
+			return err == nil && h.Exchange == wire.IKE_AUTH && !h.IsResponse()
+		}
+		a := newHost(t, net, "10.0.0.2", Config{}) // higher: its initiation wins
+		b := newHost(t, net, "10.0.0.1", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		pa := a.node.peers[pairKey{a.addr, b.addr}]
+		var sa *ikeSA
+		for _, s := range pa.sas {
+			if s.initiator && s.out != nil {
+				sa = s
+			}
+		}
+		if sa == nil {
+			t.Fatal("a has no IKE SA past IKE_SA_INIT")
+		}
+		for _, ps := range [][]wire.Payload{
+			{&wire.Notify{NotifyType: wire.AUTHENTICATION_FAILED}},
+			{offer(ikecrypto.DefaultIKEProposals(), wire.ProtoIKE, []byte{1, 2, 3, 4, 5, 6, 7, 8}),
+				&wire.Nonce{Data: bytes.Repeat([]byte{7}, 32)}},
+		} {
+			ex := wire.INFORMATIONAL
+			if len(ps) == 2 {
+				ex = wire.CREATE_CHILD_SA
+			}
+			net.Send(wire.Seal(sa.header(ex, 1, false), ps, sa.out), pa.local, pa.remote)
+			time.Sleep(100 * time.Millisecond)
+			synctest.Wait()
+		}
+		if n := strings.Count(b.log(), "not authenticated yet"); n != 2 {
+			t.Errorf("b acted on %d of 2 requests on an unauthenticated SA:\n%s", 2-n, b.log())
+		}
+		if strings.Contains(b.log(), "IKE SA rekeyed") || b.node.Peers()[0].State == StateFailed {
+			t.Errorf("b changed state on an unauthenticated request:\n%s", b.log())
+		}
+		finish(cancel, a, b)
+	})
+}

@@ -90,17 +90,21 @@ func newPeer(n *Node, pc PeerConfig) *peer {
 	return p
 }
 
-// post queues an event without blocking; a full queue drops (IKE
-// retransmits, and timers re-arm).
+// post queues an event. Datagrams are dropped when the queue is full (the
+// peer retransmits); timer and control events are never dropped, since
+// they fire once: they wait for room, or for the peer to finish.
 func (p *peer) post(ev any) {
-	if _, ok := ev.(evClose); ok {
-		p.events <- ev // must not be lost
+	if _, ok := ev.(evPacket); ok {
+		select {
+		case p.events <- ev:
+		default:
+			p.log.Debug("event queue full, dropping a datagram")
+		}
 		return
 	}
 	select {
 	case p.events <- ev:
-	default:
-		p.log.Debug("event queue full, dropping event")
+	case <-p.done:
 	}
 }
 
@@ -152,6 +156,8 @@ func (p *peer) dispatch(ctx context.Context, ev any) bool {
 		}
 		if errors.Is(err, errSuperseded) {
 			p.log.Debug("crossed initiation: continuing as responder")
+			// Should the peer's attempt not complete, start over.
+			p.scheduleInitiate(halfOpenTimeout)
 			return false
 		}
 		if err != nil {
@@ -192,6 +198,10 @@ func (p *peer) handleSimple(ev any) {
 		p.expireHalfOpen(ev.sa)
 	case evRemoveIn:
 		p.removeRetired(ev.c)
+	case evRemoveIKE:
+		if !ev.sa.deleted {
+			p.removeSA(ev.sa, "replaced by a rekey; its DELETE never came")
+		}
 	case evFinishRekey:
 		p.finishRekey(ev.sa, ev.old, ev.new)
 	case evKeepalive:
@@ -278,7 +288,7 @@ func (p *peer) sendReq(sa *ikeSA, b []byte) { p.transmit(b, sa.local, sa.remote)
 // exponential backoff (RFC 7296 2.1). Requests the peer sends meanwhile are
 // answered. The returned message is decrypted when the SA has keys; its
 // payloads are the inner ones.
-func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.ExchangeType) ([]wire.Payload, *wire.Message, error) {
+func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.ExchangeType) (_ []wire.Payload, _ *wire.Message, retErr error) {
 	id := sa.nextID
 	timeout, tries := p.n.cfg.RetransmitBase, 0
 	var (
@@ -298,6 +308,14 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 	}
 	transmit()
 	defer func() { t.Stop() }()
+	defer func() {
+		// A request given up (shutdown, supersession, no answer) keeps its
+		// message ID: the next request must not reuse it, or the peer
+		// would take it for a retransmission.
+		if retErr != nil && sa.in != nil && sa.nextID == id {
+			sa.nextID++
+		}
+	}()
 	for {
 		var ev any
 		select {
@@ -322,7 +340,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 		case evInitiate, evRekeyChild, evRekeyIKE, evDPD:
 			// Handled once this exchange is over.
 			p.deferred = append(p.deferred, ev)
-		case evHalfOpen, evRemoveIn, evFinishRekey, evKeepalive:
+		case evHalfOpen, evRemoveIn, evRemoveIKE, evFinishRekey, evKeepalive:
 			p.handleSimple(ev)
 		case evTimer:
 			if ev.sa != sa || ev.gen != gen {
@@ -342,7 +360,7 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 			h := ev.msg.Header
 			if !h.IsResponse() {
 				p.handlePacket(ev)
-				if p.superseded && sa.established.IsZero() {
+				if p.superseded && sa.in == nil {
 					return nil, nil, errSuperseded
 				}
 				continue
@@ -436,11 +454,20 @@ func (p *peer) handlePacket(ev evPacket) {
 	}
 	p.lastRecv = time.Now()
 	sa.replyTo, sa.replyFrom = ev.from, ev.to
-	// Follow the peer to where it sends from now (NAT mapping, port move).
-	sa.local, sa.remote = ev.to, ev.from
+	// Behind a NAT, follow the peer to where it sends from now (its
+	// mapping may change, RFC 7296 2.23).
+	if sa.nat {
+		sa.local, sa.remote = ev.to, ev.from
+	}
 	if unsupportedCritical(inner) != nil {
 		p.reply(sa, h, []wire.Payload{&wire.Notify{NotifyType: wire.UNSUPPORTED_CRITICAL_PAYLOAD,
 			Data: []byte{byte(unsupportedCritical(inner).PayloadType)}}})
+		return
+	}
+	if sa.established.IsZero() && (h.Exchange != wire.IKE_AUTH || sa.initiator) {
+		// Nothing but IKE_AUTH is accepted before the peer has
+		// authenticated (RFC 7296 2.2 and 1.2).
+		p.log.Debug("dropping request on an IKE SA that is not authenticated yet", "exchange", exchangeName(h.Exchange))
 		return
 	}
 	switch h.Exchange {
@@ -481,6 +508,9 @@ func unsupportedCritical(ps []wire.Payload) *wire.Unknown {
 func (p *peer) shutdown() {
 	p.closing = true
 	p.stopRetry()
+	if p.dpdTimer != nil {
+		p.dpdTimer.Stop()
+	}
 	for _, sa := range p.sas {
 		if sa.out != nil && !sa.deleted && !sa.established.IsZero() {
 			req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),

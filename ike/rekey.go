@@ -26,6 +26,7 @@ type (
 	evRekeyChild  struct{ c *childSA }
 	evRekeyIKE    struct{ sa *ikeSA }
 	evRemoveIn    struct{ c *childSA } // delayed removal of a replaced inbound state
+	evRemoveIKE   struct{ sa *ikeSA }  // a replaced IKE SA whose DELETE never came
 	evFinishRekey struct {
 		sa       *ikeSA
 		old, new *childSA
@@ -46,6 +47,12 @@ func rekeyDelay(life time.Duration, first bool) time.Duration {
 	base := time.Duration(int64(life) * lo / 100)
 	span := int64(life) * (hi - lo) / 100
 	return base + time.Duration(mrand.Int64N(span+1))
+}
+
+// retransmitBudget is how long an exchange may take before the
+// initiator gives up: every retransmission timeout added up.
+func (p *peer) retransmitBudget() time.Duration {
+	return p.n.cfg.RetransmitBase * time.Duration(1<<(p.n.cfg.RetransmitTries+1)-1)
 }
 
 // retryDelay is a short random delay after TEMPORARY_FAILURE.
@@ -96,6 +103,12 @@ func (p *peer) onRekeyChild(ctx context.Context, c *childSA) error {
 	case isNotify(err, wire.TEMPORARY_FAILURE):
 		p.log.Debug("CHILD_SA rekey collided with the peer's; retrying shortly if still needed")
 		p.armChildRekeyIn(c, retryDelay())
+	case isNotify(err, wire.CHILD_SA_NOT_FOUND):
+		// The peer no longer has this pair: our SAs are out of step.
+		p.log.Warn("peer does not know our CHILD_SA any more; negotiating again")
+		p.deleteIKESA(sa)
+		p.setState(StateConnecting, "CHILD_SA unknown to the peer")
+		p.scheduleInitiate(0)
 	default:
 		p.log.Warn("CHILD_SA rekey failed; retrying", "err", err)
 		p.armChildRekeyIn(c, 5*time.Second)
@@ -376,8 +389,9 @@ func (p *peer) respondCreateChild(sa *ikeSA, h wire.Header, inner []wire.Payload
 	p.armChildRekey(child, false)
 	p.publish()
 	// Should the initiator's DELETE of the old pair never come, switch
-	// anyway after a while.
-	time.AfterFunc(10*time.Second, func() { p.post(evFinishRekey{sa: sa, old: old, new: child}) })
+	// anyway, once the initiator has surely had our answer or given up
+	// (its whole retransmission schedule).
+	time.AfterFunc(p.retransmitBudget()+5*time.Second, func() { p.post(evFinishRekey{sa: sa, old: old, new: child}) })
 	p.log.Info("CHILD_SA rekeyed by the peer", "old_spi_in", fmt.Sprintf("%08x", old.spiIn), "new_spi_in", fmt.Sprintf("%08x", spiIn))
 }
 
@@ -476,6 +490,17 @@ func (p *peer) rekeyIKE(ctx context.Context, old *ikeSA) error {
 	if err := nsa.rekeyKeys(old, gir); err != nil {
 		return err
 	}
+	if old.rekeyed || p.current != old {
+		// The peer rekeyed this IKE SA while our request was out and we
+		// answered it: keep the peer's successor (it holds the CHILD_SA
+		// already) and delete ours.
+		p.log.Info("simultaneous IKE SA rekey: keeping the peer's new IKE SA, deleting ours")
+		nsa.established = time.Now()
+		nsa.local, nsa.remote = old.local, old.remote
+		p.sas[nsa.ourSPI()] = nsa
+		p.deleteIKESA(nsa)
+		return nil
+	}
 	p.adoptIKESA(old, nsa, true)
 	req := p.seal(old, old.header(wire.INFORMATIONAL, old.nextID, false),
 		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}})
@@ -495,6 +520,10 @@ func (p *peer) respondRekeyIKE(old *ikeSA, h wire.Header, inner []wire.Payload, 
 	}
 	if p.rekeyingChild != nil || (p.rekeyingIKE == old && old.initiator) {
 		refuse(wire.TEMPORARY_FAILURE, "a rekey of ours is in progress")
+		return
+	}
+	if old.rekeyed || p.current != old {
+		refuse(wire.TEMPORARY_FAILURE, "this IKE SA was already replaced")
 		return
 	}
 	props := p.n.cfg.IKEProposals
@@ -541,6 +570,12 @@ func (p *peer) respondRekeyIKE(old *ikeSA, h wire.Header, inner []wire.Payload, 
 // adoptIKESA makes nsa, the rekeyed successor of old, current: the CHILD_SA
 // moves over, old awaits its DELETE.
 func (p *peer) adoptIKESA(old, nsa *ikeSA, first bool) {
+	old.rekeyed = true
+	if !first {
+		// The initiator deletes old; should its DELETE never come, old
+		// goes anyway once the initiator has surely given up.
+		time.AfterFunc(p.retransmitBudget()+5*time.Second, func() { p.post(evRemoveIKE{old}) })
+	}
 	nsa.established = time.Now()
 	nsa.local, nsa.remote = old.local, old.remote
 	nsa.ext.inherit(&old.ext)

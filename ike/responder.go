@@ -42,12 +42,13 @@ func (p *peer) respondInit(ev evPacket) {
 	// gone unanswered for a while (the peer does not hear us, say on
 	// another port), we answer the peer's anyway; if both attempts then
 	// complete, established() keeps one.
+	crossed := false
 	if p.initiating {
 		if !p.cfg.Local.Less(p.cfg.Remote) && p.initTries < 2 {
 			p.log.Debug("crossed IKE_SA_INIT: ignoring the peer's, ours takes precedence (higher address)")
 			return
 		}
-		p.superseded = true
+		crossed = true
 	}
 	plain := func(ps ...wire.Payload) {
 		m := &wire.Message{
@@ -131,6 +132,9 @@ func (p *peer) respondInit(ev evPacket) {
 	sa.expectID = 1
 	sa.created = time.Now()
 	p.sas[sa.spiR] = sa
+	if crossed {
+		p.superseded = true
+	}
 	p.log.Debug("IKE_SA_INIT answered", "suite", c.suite.String())
 	sa.replyTo, sa.replyFrom = ev.from, ev.to
 	p.transmit(sa.initResp, ev.to, ev.from)

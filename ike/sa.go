@@ -44,6 +44,7 @@ type ikeSA struct {
 	child       *childSA   // the CHILD_SA carrying traffic
 	retired     []*childSA // replaced by a rekey, states on their way out
 	deleted     bool
+	rekeyed     bool // replaced by a rekey; waiting for its DELETE
 	rekeyTimer  *time.Timer
 	rekeyAt     time.Time
 
