@@ -180,6 +180,19 @@ func checkPaired(t *testing.T, a, b *testHost) {
 	}
 }
 
+// establishedPair starts hosts 10.0.0.1 (a) and 10.0.0.2 (b) on net, makes
+// them peers with one key, and waits until both are established.
+func establishedPair(t *testing.T, net *memNet, cfgA, cfgB Config) (context.Context, context.CancelFunc, *testHost, *testHost) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a := newHost(t, net, "10.0.0.1", cfgA)
+	b := newHost(t, net, "10.0.0.2", cfgB)
+	connect(t, ctx, a, b, "k", "k")
+	waitState(t, a, StateEstablished)
+	waitState(t, b, StateEstablished)
+	return ctx, cancel, a, b
+}
+
 // finish stops the hosts and lets datagrams still in flight drain, so the
 // synctest bubble ends with no goroutine left.
 func finish(cancel context.CancelFunc, hosts ...*testHost) {
@@ -464,14 +477,9 @@ func TestCrossedInitiation(t *testing.T) {
 // survives.
 func TestMalformedEncryptedRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{})
-		b := newHost(t, net, "10.0.0.2", Config{})
-		connect(t, ctx, a, b, "k", "k")
-		waitState(t, a, StateEstablished)
-		waitState(t, b, StateEstablished)
+		_, cancel, a, b := establishedPair(t, net, Config{}, Config{})
+		defer cancel()
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 
@@ -574,14 +582,9 @@ func TestRekeyUnderTraffic(t *testing.T) {
 // dropPolicies its policies go too.
 func TestRemovePeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{})
-		b := newHost(t, net, "10.0.0.2", Config{})
-		connect(t, ctx, a, b, "k", "k")
-		waitState(t, a, StateEstablished)
-		waitState(t, b, StateEstablished)
+		ctx, cancel, a, b := establishedPair(t, net, Config{}, Config{})
+		defer cancel()
 		if err := a.node.RemovePeer(ctx, a.addr, b.addr, false); err != nil {
 			t.Fatal(err)
 		}
@@ -656,14 +659,9 @@ func TestRekeyPFSAndInvalidKE(t *testing.T) {
 // same moment. Exactly one new pair must result, the same on both sides.
 func TestRekeyCollision(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		net := &memNet{delay: func() time.Duration { return 2 * time.Millisecond }}
-		a := newHost(t, net, "10.0.0.1", Config{})
-		b := newHost(t, net, "10.0.0.2", Config{})
-		connect(t, ctx, a, b, "k", "k")
-		waitState(t, a, StateEstablished)
-		waitState(t, b, StateEstablished)
+		_, cancel, a, b := establishedPair(t, net, Config{}, Config{})
+		defer cancel()
 		time.Sleep(time.Second)
 		synctest.Wait()
 		pa := a.node.peers[pairKey{a.addr, b.addr}]
@@ -700,14 +698,9 @@ func TestRekeyCollision(t *testing.T) {
 // b from 500 (memNet delivers by address).
 func TestRepliesGoToSourcePort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{Port: 600})
-		b := newHost(t, net, "10.0.0.2", Config{Port: 500})
-		connect(t, ctx, a, b, "k", "k")
-		waitState(t, a, StateEstablished)
-		waitState(t, b, StateEstablished)
+		_, cancel, a, b := establishedPair(t, net, Config{Port: 600}, Config{Port: 500})
+		defer cancel()
 		responses := 0
 		for _, m := range net.messages() {
 			h, err := wire.ParseHeader(m.b)
@@ -839,14 +832,9 @@ func TestNATTraversal(t *testing.T) {
 // 2.8.1). One pair remains, the same on both sides.
 func TestRekeyCollisionNonceRule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		net := &memNet{delay: func() time.Duration { return 2 * time.Millisecond }}
-		a := newHost(t, net, "10.0.0.1", Config{answerRekeyCollisions: true})
-		b := newHost(t, net, "10.0.0.2", Config{answerRekeyCollisions: true})
-		connect(t, ctx, a, b, "k", "k")
-		waitState(t, a, StateEstablished)
-		waitState(t, b, StateEstablished)
+		_, cancel, a, b := establishedPair(t, net, Config{answerRekeyCollisions: true}, Config{answerRekeyCollisions: true})
+		defer cancel()
 		time.Sleep(time.Second)
 		synctest.Wait()
 		pa := a.node.peers[pairKey{a.addr, b.addr}]
