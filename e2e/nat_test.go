@@ -12,8 +12,18 @@ import (
 
 // TestNATTraversal: host a sits behind a masquerading router; b sees it as
 // the router's address. The SA comes up over UDP 4500 with ESP
-// encapsulated in UDP, and TCP and UDP traffic flows, encrypted.
+// encapsulated in UDP, and TCP and UDP traffic flows, encrypted. Either
+// host may end up the initiator: when b (public) does, a's NAT needs a
+// mapping for port 4500 before b's IKE_AUTH arrives there.
 func TestNATTraversal(t *testing.T) {
+	for _, publicFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "natted-starts-first", true: "public-starts-first"}[publicFirst], func(t *testing.T) {
+			natTraversal(t, publicFirst)
+		})
+	}
+}
+
+func natTraversal(t *testing.T, publicFirst bool) {
 	a, b, router := NewRouted(t, 1500)
 	public := netip.MustParseAddr("10.0.3.254") // the router on b's side
 	router.Run(t, "nft", "add table ip metro_test_nat")
@@ -21,9 +31,18 @@ func TestNATTraversal(t *testing.T) {
 	router.Run(t, "nft", "add rule ip metro_test_nat post oifname eth1 masquerade")
 	a.WritePSK(t, "nat.psk", "nat-key", a.V4, b.V4)
 	b.WritePSK(t, "nat.psk", "nat-key", public, b.V4)
-	ma, mb := a.StartMetrod(t), b.StartMetrod(t)
-	ma.WaitEstablished(t, 60*time.Second, b.V4)
-	mb.WaitEstablished(t, 60*time.Second, public)
+	var ma, mb *Metrod
+	if publicFirst {
+		// b's first IKE_SA_INIT finds no mapping at the NAT; its
+		// retransmission follows the one a's start creates.
+		mb = b.StartMetrod(t)
+		time.Sleep(1500 * time.Millisecond)
+		ma = a.StartMetrod(t)
+	} else {
+		ma, mb = a.StartMetrod(t), b.StartMetrod(t)
+	}
+	ma.WaitEstablished(t, 20*time.Second, b.V4)
+	mb.WaitEstablished(t, 20*time.Second, public)
 	for _, m := range []*Metrod{ma, mb} {
 		if !strings.Contains(m.Proc.Log(), "NAT detected") {
 			t.Errorf("%s: metrod did not detect the NAT", m.Host.Name)

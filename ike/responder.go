@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"metro/ike/wire"
@@ -44,7 +45,16 @@ func (p *peer) respondInit(ev evPacket) {
 	// complete, established() keeps one.
 	crossed := false
 	if p.initiating {
-		if !p.cfg.Local.Less(p.cfg.Remote) && p.initTries < 2 {
+		// Across a NAT the two hosts see different address pairs, so the
+		// address rule is not symmetric there: the host behind the NAT
+		// keeps its attempt (the peer's requests may not even reach it
+		// later), the public one answers.
+		_, peerBehind, usBehind := detectNAT(ev.msg.Payloads, h.SPIi, 0, ev.from, ev.to)
+		keepOurs := !p.cfg.Local.Less(p.cfg.Remote)
+		if usBehind != peerBehind {
+			keepOurs = usBehind
+		}
+		if keepOurs && p.initTries < 2 {
 			p.log.Debug("crossed IKE_SA_INIT: ignoring the peer's, ours takes precedence (higher address)")
 			return
 		}
@@ -138,6 +148,14 @@ func (p *peer) respondInit(ev evPacket) {
 	p.log.Debug("IKE_SA_INIT answered", "suite", c.suite.String())
 	sa.replyTo, sa.replyFrom = ev.from, ev.to
 	p.transmit(sa.initResp, ev.to, ev.from)
+	if sa.usBehindNAT {
+		// The initiator moves to the NAT-traversal port for IKE_AUTH; our
+		// NAT has no mapping for that port yet. A keepalive from it to the
+		// initiator opens one (most NATs keep the port, as masquerading
+		// does), so IKE_AUTH can reach us.
+		p.transmit(Keepalive, netip.AddrPortFrom(ev.to.Addr(), p.n.cfg.NATTPort),
+			netip.AddrPortFrom(ev.from.Addr(), p.n.cfg.NATTPort))
+	}
 	time.AfterFunc(halfOpenTimeout, func() { p.post(evHalfOpen{sa: sa}) })
 }
 
