@@ -42,20 +42,7 @@ func certCreds(t *testing.T, ca *testca.CA, host string, leaves map[string]*test
 // connectCert configures a and b as certificate peers of each other.
 func connectCert(t *testing.T, ctx context.Context, a, b *testHost, credsA, credsB *auth.CertSet, namesA, namesB []string) {
 	t.Helper()
-	net := a.node.cfg.Transport.(*memNet)
-	net.mu.Lock()
-	net.pause = true
-	net.mu.Unlock()
-	defer func() {
-		net.mu.Lock()
-		net.pause = false
-		held := net.held
-		net.held = nil
-		net.mu.Unlock()
-		for _, f := range held {
-			f()
-		}
-	}()
+	defer a.node.cfg.Transport.(*memNet).hold()()
 	if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, Reqid: xfrm.ReqidBase + 1,
 		Cert: &CertPeer{Creds: credsA, Names: namesB}}); err != nil {
 		t.Fatal(err)

@@ -73,6 +73,23 @@ func (n *memNet) Send(b []byte, local, remote netip.AddrPort) error {
 	return nil
 }
 
+// hold keeps datagrams back until the returned function releases them.
+func (n *memNet) hold() (release func()) {
+	n.mu.Lock()
+	n.pause = true
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		n.pause = false
+		held := n.held
+		n.held = nil
+		n.mu.Unlock()
+		for _, f := range held {
+			f()
+		}
+	}
+}
+
 func (n *memNet) messages() []sentMsg {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -126,20 +143,7 @@ func newHost(t *testing.T, net *memNet, addr string, cfg Config) *testHost {
 // until both know each other, as when two configured daemons start.
 func connect(t *testing.T, ctx context.Context, a, b *testHost, keyA, keyB string) {
 	t.Helper()
-	net := a.node.cfg.Transport.(*memNet)
-	net.mu.Lock()
-	net.pause = true
-	net.mu.Unlock()
-	defer func() {
-		net.mu.Lock()
-		net.pause = false
-		held := net.held
-		net.held = nil
-		net.mu.Unlock()
-		for _, f := range held {
-			f()
-		}
-	}()
+	defer a.node.cfg.Transport.(*memNet).hold()()
 	if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, PSK: auth.Secret(keyA), Reqid: xfrm.ReqidBase + 1}); err != nil {
 		t.Fatal(err)
 	}
