@@ -25,6 +25,7 @@ type Config struct {
 
 	IKEProposals, ESPProposals string        // "" = built-in defaults; validated by the IKE package
 	DPDInterval                time.Duration // 0 = dead peer detection off
+	Start                      StartMode     // StartConnect or StartOnDemand
 	IKELifetime                time.Duration
 	ChildLifetime              time.Duration
 	KeyLog                     string // "" = off

@@ -79,6 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		IKELifetime:    4 * time.Hour,
 		ChildLifetime:  time.Hour,
 		MSS:            1200,
+		Start:          StartConnect,
 	}
 	got := *c
 	got.Sources = nil
@@ -86,7 +87,7 @@ func TestLoadDefaults(t *testing.T) {
 		got.CredsDir != want.CredsDir || got.CACert != want.CACert || got.DPDInterval != want.DPDInterval ||
 		got.IKELifetime != want.IKELifetime || got.ChildLifetime != want.ChildLifetime || got.MSS != want.MSS ||
 		got.Domain != "" || got.CRTServers != nil || got.IKEProposals != "" || got.ESPProposals != "" ||
-		got.KeyLog != "" || got.IKEAltPort != 0 || got.NATTAltPort != 0 {
+		got.KeyLog != "" || got.IKEAltPort != 0 || got.NATTAltPort != 0 || got.Start != want.Start {
 		t.Errorf("config = %+v\nwant %+v", got, want)
 	}
 	if s := c.Sources[VarIKEPort]; s.Kind != SourceDefault || s.String() != "default" {
@@ -110,6 +111,7 @@ METRO_ISAKMP_IKE_PORT=1001
 METRO_IPSEC_NAT_TRAVERSAL_PORT=1002
 METRO_MSS=1300
 METRO_DPD_INTERVAL=10s
+METRO_START=on-demand
 `)
 	o := e.opts("METRO_ISAKMP_IKE_PORT=2001", "METRO_IPSEC_NAT_TRAVERSAL_PORT=2002")
 	o.Flags = map[string]string{VarIKEPort: "3001"}
@@ -128,6 +130,7 @@ METRO_DPD_INTERVAL=10s
 		{VarMSS, c.MSS, 1300, e.conf + ":5"},                                          // file > default
 		{VarDPDInterval, c.DPDInterval, 10 * time.Second, e.conf + ":6"},
 		{VarIKELifetime, c.IKELifetime, 4 * time.Hour, "default"},
+		{VarStart, c.Start, StartOnDemand, e.conf + ":7"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -227,6 +230,12 @@ func TestLoadErrors(t *testing.T) {
 			`$CONF:1: METRO_CHILD_LIFETIME="1s": must be at least 10s`},
 		{"lifetime zero", "", []string{"METRO_IKE_LIFETIME=0"}, nil,
 			`env METRO_IKE_LIFETIME="0": must be at least 10s`},
+		{"start mode unknown", "", []string{"METRO_START=trap"}, nil,
+			`env METRO_START="trap": not a start mode (connect or on-demand)`},
+		{"start mode case", "METRO_START=On-Demand\n", nil, nil,
+			`$CONF:1: METRO_START="On-Demand": not a start mode (connect or on-demand)`},
+		{"start mode empty", "", []string{"METRO_START="}, nil,
+			`env METRO_START="": not a start mode (connect or on-demand)`},
 		{"mss low", "", []string{"METRO_MSS=535"}, nil,
 			`env METRO_MSS="535": not an MSS (0 or 536-65495)`},
 		{"mss high", "", []string{"METRO_MSS=65496"}, nil,

@@ -44,6 +44,7 @@ const (
 	VarIKEProposals   = "METRO_IKE_PROPOSALS"
 	VarESPProposals   = "METRO_ESP_PROPOSALS"
 	VarDPDInterval    = "METRO_DPD_INTERVAL"
+	VarStart          = "METRO_START"
 	VarIKELifetime    = "METRO_IKE_LIFETIME"
 	VarChildLifetime  = "METRO_CHILD_LIFETIME"
 	VarKeyLog         = "METRO_KEYLOG"
@@ -65,6 +66,19 @@ const (
 const (
 	MinLifetime    = 10 * time.Second
 	MinDPDInterval = time.Second
+)
+
+// StartMode says when metrod negotiates with a peer (METRO_START).
+type StartMode string
+
+// Start modes.
+const (
+	// StartConnect negotiates with every peer at start and again after
+	// any loss of its SAs (failure, DELETE, dead peer, hard expiry).
+	StartConnect StartMode = "connect"
+	// StartOnDemand negotiates only when traffic waits for an SA (kernel
+	// ACQUIRE) or the peer initiates, like strongSwan's start_action=trap.
+	StartOnDemand StartMode = "on-demand"
 )
 
 // retired are the variables of the docker-based metro; they are accepted
@@ -197,6 +211,23 @@ var variables = []Variable{
 		Doc:     "Dead peer detection: idle time after which a peer is probed. 0 disables it.",
 		parse:   durationParser(func(c *Config) *time.Duration { return &c.DPDInterval }, MinDPDInterval, true),
 		format:  func(c *Config) string { return c.DPDInterval.String() },
+	},
+	{
+		Name:    VarStart,
+		Flag:    "start",
+		Default: string(StartConnect),
+		Doc: "When to negotiate with a peer: connect (at start, and again whenever its SAs are lost) or " +
+			"on-demand (only when traffic waits for an SA, or when the peer initiates; the first packet waits " +
+			"for the negotiation). Policies are the same in both: traffic is never in clear.",
+		parse: func(c *Config, v string) error {
+			switch m := StartMode(v); m {
+			case StartConnect, StartOnDemand:
+				c.Start = m
+				return nil
+			}
+			return fmt.Errorf("not a start mode (%s or %s)", StartConnect, StartOnDemand)
+		},
+		format: func(c *Config) string { return string(c.Start) },
 	},
 	{
 		Name:    VarIKELifetime,
