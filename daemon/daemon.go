@@ -137,7 +137,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Socket = control.DefaultSocket
 	}
 	d := &daemon{log: log, opts: o, setup: s, since: time.Now(), stop: newStopper(),
-		listening: map[netip.Addr]bool{}, reqids: map[pairKey]uint32{}}
+		listening: map[netip.Addr]bool{}, reqids: newReqidTable()}
 	srv, err := control.Listen(o.Socket, d, log)
 	if err != nil {
 		return err
@@ -282,8 +282,7 @@ type daemon struct {
 	reloadMu  sync.Mutex
 	listen    func(local netip.Addr) error // opens the IKE socket of a local address
 	listening map[netip.Addr]bool
-	reqids    map[pairKey]uint32     // per pair, stable across reloads
-	nextReqid uint32                 // last reqid handed out, relative to xfrm.ReqidBase
+	reqids    *reqidTable            // per pair, stable across reloads
 	loadFn    func() (*setup, error) // tests: replaces load
 }
 

@@ -192,7 +192,7 @@ func (d *daemon) apply(ctx context.Context, s *setup) (string, error) {
 			errs = append(errs, fmt.Errorf("removing peer %s (from %s): %w", p.Remote, p.Local, err))
 		}
 		cancel()
-		delete(d.reqids, pairKey{p.Local, p.Remote})
+		d.reqids.release(pairKey{p.Local, p.Remote})
 		d.log.Info("peer removed: traffic with it is no longer protected", "peer", p.Remote, "local", p.Local)
 	}
 	for _, p := range plan.rekey {
@@ -231,7 +231,7 @@ func (d *daemon) apply(ctx context.Context, s *setup) (string, error) {
 // addPeer starts protecting a pair under its reqid (kept across reloads,
 // fresh for a new pair).
 func (d *daemon) addPeer(p policy.Peer) error {
-	reqid, err := d.reqidFor(pairKey{p.Local, p.Remote})
+	reqid, err := d.reqids.get(pairKey{p.Local, p.Remote})
 	if err != nil {
 		return err
 	}
@@ -247,28 +247,47 @@ func (d *daemon) addPeer(p policy.Peer) error {
 	return nil
 }
 
-// reqidFor returns the pair's reqid, allocating the next free one in
-// metro's range for a pair that has none.
-func (d *daemon) reqidFor(k pairKey) (uint32, error) {
-	if r, ok := d.reqids[k]; ok {
+// reqidTable hands out reqids from metro's range, one per pair, stable
+// while the pair stays configured. It keeps the reverse set so that a new
+// pair costs O(1), not a scan of every configured pair (a 10000-peer
+// start-up was quadratic).
+type reqidTable struct {
+	byPair map[pairKey]uint32
+	used   map[uint32]bool
+	next   uint32 // last reqid handed out, relative to xfrm.ReqidBase
+}
+
+func newReqidTable() *reqidTable {
+	return &reqidTable{byPair: map[pairKey]uint32{}, used: map[uint32]bool{}}
+}
+
+// get returns the pair's reqid, allocating the next free one in metro's
+// range for a new pair.
+func (t *reqidTable) get(k pairKey) (uint32, error) {
+	if r, ok := t.byPair[k]; ok {
 		return r, nil
 	}
-	used := make(map[uint32]bool, len(d.reqids))
-	for _, r := range d.reqids {
-		used[r] = true
-	}
 	for range xfrm.ReqidSpan {
-		d.nextReqid++
-		if d.nextReqid >= xfrm.ReqidSpan {
-			d.nextReqid = 1
+		t.next++
+		if t.next >= xfrm.ReqidSpan {
+			t.next = 1
 		}
-		r := xfrm.ReqidBase + d.nextReqid
-		if !used[r] {
-			d.reqids[k] = r
+		r := xfrm.ReqidBase + t.next
+		if !t.used[r] {
+			t.byPair[k] = r
+			t.used[r] = true
 			return r, nil
 		}
 	}
 	return 0, fmt.Errorf("peer %s (from %s): no free reqid left in metro's range", k.remote, k.local)
+}
+
+// release frees the pair's reqid (the pair was removed).
+func (t *reqidTable) release(k pairKey) {
+	if r, ok := t.byPair[k]; ok {
+		delete(t.used, r)
+		delete(t.byPair, k)
+	}
 }
 
 // locals returns the distinct local addresses of peers, in order.

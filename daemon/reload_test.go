@@ -70,7 +70,7 @@ func newTestHost(t *testing.T, n *testNet, s *setup) *testHost {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{
 		log: log, since: time.Now(), backend: "memory", kernel: h.kernel, stop: newStopper(),
-		setup: s, runCtx: ctx, listening: map[netip.Addr]bool{}, reqids: map[pairKey]uint32{},
+		setup: s, runCtx: ctx, listening: map[netip.Addr]bool{}, reqids: newReqidTable(),
 	}
 	d.node = ike.NewNode(ike.Config{
 		Log: log, Kernel: h.kernel, Transport: n,
@@ -385,24 +385,30 @@ func TestDiffPeers(t *testing.T) {
 }
 
 func TestReqidsStablePerPair(t *testing.T) {
-	d := &daemon{reqids: map[pairKey]uint32{}}
+	tb := newReqidTable()
 	k1 := pairKey{addr("10.0.0.1"), addr("10.0.0.2")}
 	k2 := pairKey{addr("10.0.0.1"), addr("10.0.0.3")}
-	r1, _ := d.reqidFor(k1)
-	r2, _ := d.reqidFor(k2)
-	if again, _ := d.reqidFor(k1); again != r1 || r1 == r2 || !xfrm.OwnedReqid(r1) || !xfrm.OwnedReqid(r2) {
+	r1, _ := tb.get(k1)
+	r2, _ := tb.get(k2)
+	if again, _ := tb.get(k1); again != r1 || r1 == r2 || !xfrm.OwnedReqid(r1) || !xfrm.OwnedReqid(r2) {
 		t.Fatalf("reqids %#x %#x %#x", r1, again, r2)
 	}
-	delete(d.reqids, k1)
-	if r3, _ := d.reqidFor(k1); r3 == r1 || r3 == r2 {
+	tb.release(k1)
+	if r3, _ := tb.get(k1); r3 == r1 || r3 == r2 {
 		t.Errorf("a re-added pair got an old reqid %#x", r3)
 	}
 	// Wrap-around skips reqids in use.
-	d.nextReqid = xfrm.ReqidSpan - 1
-	d.reqids[pairKey{addr("10.0.0.9"), addr("10.0.0.8")}] = xfrm.ReqidBase + 1
-	r4, err := d.reqidFor(pairKey{addr("10.0.0.1"), addr("10.0.0.4")})
+	tb.next = xfrm.ReqidSpan - 1
+	k9 := pairKey{addr("10.0.0.9"), addr("10.0.0.8")}
+	tb.byPair[k9], tb.used[xfrm.ReqidBase+1] = xfrm.ReqidBase+1, true
+	r4, err := tb.get(pairKey{addr("10.0.0.1"), addr("10.0.0.4")})
 	if err != nil || r4 == xfrm.ReqidBase+1 || !xfrm.OwnedReqid(r4) {
 		t.Errorf("after wrap-around: %#x %v", r4, err)
+	}
+	// A released reqid is free again once the range comes round.
+	tb.release(k9)
+	if tb.used[xfrm.ReqidBase+1] {
+		t.Errorf("released reqid still marked used")
 	}
 }
 
