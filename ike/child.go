@@ -1,7 +1,9 @@
 package ike
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -16,6 +18,9 @@ type childKeys struct {
 	ni, nr    []byte
 	gir       []byte
 	initiator bool
+	// auth: the CHILD_SA of an IKE_AUTH exchange, which is logged with
+	// the IKE SA in one "IKE SA established" line (one write per setup).
+	auth bool
 }
 
 // installChild derives the CHILD_SA keys (RFC 7296 2.17) and installs the
@@ -63,9 +68,25 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) e
 		c.installed = false
 		return fmt.Errorf("installing outbound ESP state %08x: %w", c.spiOut, err)
 	}
-	p.log.Info("CHILD_SA installed", "mode", "transport", "suite", s.String(),
+	level := slog.LevelInfo
+	if k.auth {
+		level = slog.LevelDebug
+	}
+	p.log.Log(context.Background(), level, "CHILD_SA installed", "mode", "transport", "suite", s.String(),
 		"spi_in", fmt.Sprintf("%08x", c.spiIn), "spi_out", fmt.Sprintf("%08x", c.spiOut))
 	return nil
+}
+
+// logEstablished logs a completed IKE_AUTH exchange: the IKE SA and, when
+// it came with one, its CHILD_SA, in one line.
+func (p *peer) logEstablished(sa *ikeSA, role string) {
+	attrs := []any{"role", role, "suite", sa.suite.String(),
+		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR)}
+	if c := sa.child; c != nil {
+		attrs = append(attrs, "child_suite", c.suite.String(), "mode", "transport",
+			"spi_in", fmt.Sprintf("%08x", c.spiIn), "spi_out", fmt.Sprintf("%08x", c.spiOut))
+	}
+	p.log.Info("IKE SA established", attrs...)
 }
 
 // installPendingOut installs a deferred outbound state.

@@ -182,15 +182,15 @@ func (p *peer) initiate(ctx context.Context) error {
 	}
 	p.authenticated(sa, ident)
 	sa.established = time.Now()
-	p.log.Info("IKE SA established", "role", "initiator", "suite", sa.suite.String(),
-		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
 	ok = true
 	if err := p.acceptChild(sa, child, resp); err != nil {
+		p.logEstablished(sa, "initiator")
 		_ = p.n.cfg.Kernel.DeleteSA(p.cfg.Local, spiIn)
 		// The IKE SA stands without a child; delete it, we have no use for it.
 		p.deleteIKESA(sa)
 		return fmt.Errorf("CHILD_SA: %w", err)
 	}
+	p.logEstablished(sa, "initiator")
 	p.established(sa)
 	return nil
 }
@@ -217,7 +217,7 @@ func (p *peer) acceptChild(sa *ikeSA, child *childSA, resp []wire.Payload) error
 	}
 	child.spiOut = beUint32(c.spi)
 	child.suite = c.suite
-	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr, initiator: true}, false); err != nil {
+	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr, initiator: true, auth: true}, false); err != nil {
 		return err
 	}
 	sa.child = child

@@ -195,21 +195,21 @@ func (p *peer) respondAuth(sa *ikeSA, ev evPacket, inner []wire.Payload) {
 // our identification payloads (IDr, CERT, AUTH).
 func (p *peer) respondAuthChild(sa *ikeSA, h wire.Header, inner, out []wire.Payload) {
 	sa.established = time.Now()
-	p.log.Info("IKE SA established", "role", "responder", "suite", sa.suite.String(),
-		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
 	if findNotify(inner, wire.INITIAL_CONTACT) != nil {
 		p.dropOtherSAs(sa)
 	}
 
 	child, childPayloads, notify, err := p.acceptChildRequest(sa, inner)
 	if err != nil {
+		p.logEstablished(sa, "responder")
 		p.log.Warn("refusing the CHILD_SA", "reason", err, "answer", notifyName(notify))
 		p.reply(sa, h, append(out, &wire.Notify{NotifyType: notify}))
 		p.setState(StateFailed, "CHILD_SA refused: "+err.Error())
 		p.publish()
 		return
 	}
-	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr}, false); err != nil {
+	if err := p.installChild(sa, child, childKeys{ni: sa.ni, nr: sa.nr, auth: true}, false); err != nil {
+		p.logEstablished(sa, "responder")
 		p.log.Error("installing the CHILD_SA", "err", err)
 		p.reply(sa, h, append(out, &wire.Notify{NotifyType: wire.NO_PROPOSAL_CHOSEN}))
 		p.setState(StateFailed, "installing CHILD_SA: "+err.Error())
@@ -217,6 +217,7 @@ func (p *peer) respondAuthChild(sa *ikeSA, h wire.Header, inner, out []wire.Payl
 	}
 	sa.child = child
 	p.reply(sa, h, append(out, childPayloads...))
+	p.logEstablished(sa, "responder")
 	p.established(sa)
 }
 
