@@ -55,7 +55,7 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 		p.removeSA(sa, "deleted by peer")
 		if wasCurrent && p.current == nil && !p.closing {
 			p.setState(StateConnecting, "")
-			p.scheduleInitiate(p.n.cfg.RetryMin)
+			p.reinitiate(p.n.cfg.RetryMin)
 		}
 		return
 	}
@@ -68,7 +68,7 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 		sa.child = nil
 		p.deleteIKESA(sa)
 		if p.current == nil && !p.closing {
-			p.scheduleInitiate(0)
+			p.reinitiate(0)
 		}
 	}
 }

@@ -70,7 +70,7 @@ func (p *peer) onDPD(ctx context.Context) error {
 	p.log.Warn("peer does not answer liveness checks; removing its SAs and negotiating again", "err", err)
 	p.removeSA(sa, "peer not responding")
 	p.setState(StateConnecting, "peer not responding to liveness checks")
-	p.scheduleInitiate(p.n.cfg.RetryMin)
+	p.reinitiate(p.n.cfg.RetryMin)
 	return nil
 }
 
@@ -107,7 +107,9 @@ func (p *peer) onKernelEvent(e evKernel) {
 			p.log.Warn("CHILD_SA reached its hard lifetime before it was rekeyed; negotiating again", "spi", fmt.Sprintf("%08x", ev.SPI))
 			p.deleteIKESA(sa)
 			p.setState(StateConnecting, "CHILD_SA expired")
-			p.post(evInitiate{})
+			if !p.onDemand() {
+				p.post(evInitiate{})
+			}
 		}
 	}
 }

@@ -64,6 +64,14 @@ type Config struct {
 	// empty INFORMATIONAL (0: never).
 	DPDInterval time.Duration
 
+	// OnDemand makes negotiation wait for traffic (METRO_START=on-demand,
+	// strongSwan's start_action=trap): a peer is not negotiated with when
+	// it is added, nor again by itself after its SAs are lost (failed
+	// negotiation, the peer's DELETE, dead peer, hard expiry); a kernel
+	// ACQUIRE starts a negotiation, and the peer's own are answered.
+	// Rekeying is the same either way.
+	OnDemand bool
+
 	// OnPeerEvent, when set, is called each time a peer's IKE SA and
 	// CHILD_SA are established and each time a negotiation fails. It runs
 	// on the peer's goroutine, so it must return quickly and must not call
@@ -154,7 +162,8 @@ func NewNode(cfg Config) *Node {
 }
 
 // AddPeer installs the pair's policies (traffic between the two addresses
-// is blocked from now on unless protected) and starts negotiating.
+// is blocked from now on unless protected) and starts negotiating, or,
+// with Config.OnDemand, waits for traffic or for the peer.
 func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
 	for _, p := range xfrm.NDBypassPolicies(pc.Local, pc.Remote) {
 		if err := n.cfg.Kernel.SetPolicy(p); err != nil {
@@ -183,7 +192,9 @@ func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
 		defer close(p.done)
 		p.run(ctx)
 	}()
-	p.post(evInitiate{})
+	if !n.cfg.OnDemand {
+		p.post(evInitiate{})
+	}
 	return nil
 }
 

@@ -233,15 +233,20 @@ func (p *peer) expireHalfOpen(sa *ikeSA) {
 		p.log.Debug("half-open IKE SA timed out", "spi_i", fmt.Sprintf("%016x", sa.spiI))
 		p.removeSA(sa, "half-open timeout")
 		if p.current == nil && !p.closing {
-			p.scheduleInitiate(0)
+			p.reinitiate(0)
 		}
 	}
 }
 
 // fail records a failed negotiation and schedules another attempt with
-// exponential backoff.
+// exponential backoff (on demand: the next ACQUIRE starts it).
 func (p *peer) fail(err error) {
 	p.failures++
+	if p.n.cfg.OnDemand {
+		p.log.Warn("negotiation failed; the next packet to the peer starts another (start on demand)", "err", err)
+		p.setState(StateFailed, err.Error())
+		return
+	}
 	d := p.n.cfg.RetryMin << min(p.failures-1, 10)
 	if d > p.n.cfg.RetryMax || d <= 0 {
 		d = p.n.cfg.RetryMax
@@ -249,6 +254,24 @@ func (p *peer) fail(err error) {
 	p.log.Warn("negotiation failed", "err", err, "retry_in", d)
 	p.setState(StateFailed, err.Error())
 	p.scheduleInitiate(d)
+}
+
+// reinitiate schedules a negotiation in d after the peer's SAs were lost.
+// On demand it schedules none: the next packet to the peer (kernel
+// ACQUIRE) starts one.
+func (p *peer) reinitiate(d time.Duration) {
+	if !p.onDemand() {
+		p.scheduleInitiate(d)
+	}
+}
+
+// onDemand reports whether lost SAs wait for traffic to be negotiated
+// again, and says so in the log.
+func (p *peer) onDemand() bool {
+	if p.n.cfg.OnDemand {
+		p.log.Info("start on demand: negotiating again once traffic to the peer waits for an SA")
+	}
+	return p.n.cfg.OnDemand
 }
 
 func (p *peer) scheduleInitiate(d time.Duration) {

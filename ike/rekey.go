@@ -108,7 +108,7 @@ func (p *peer) onRekeyChild(ctx context.Context, c *childSA) error {
 		p.log.Warn("peer does not know our CHILD_SA any more; negotiating again")
 		p.deleteIKESA(sa)
 		p.setState(StateConnecting, "CHILD_SA unknown to the peer")
-		p.scheduleInitiate(0)
+		p.reinitiate(0)
 	default:
 		p.log.Warn("CHILD_SA rekey failed; retrying", "err", err)
 		p.armChildRekeyIn(c, 5*time.Second)
