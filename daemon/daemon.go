@@ -184,6 +184,7 @@ func Run(ctx context.Context, o Options) error {
 		IKELifetime:   s.cfg.IKELifetime,
 		ChildLifetime: s.cfg.ChildLifetime,
 		DPDInterval:   s.cfg.DPDInterval,
+		OnDemand:      s.cfg.Start == policy.StartOnDemand,
 		FragmentSize:  o.FragmentSize,
 	})
 	if d.backend == "netlink" {
@@ -228,7 +229,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	log.Info("metrod running", "version", o.Version, "peers", len(s.peers), "ike_port", s.cfg.IKEPort,
-		"local_addresses", addrList(s.locals), "control_socket", o.Socket)
+		"start", s.cfg.Start, "local_addresses", addrList(s.locals), "control_socket", o.Socket)
 	if o.Handle != nil {
 		o.Handle.set(d)
 		defer o.Handle.set(nil)

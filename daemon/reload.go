@@ -107,6 +107,7 @@ var restartOnly = []struct {
 	{"METRO_IKE_LIFETIME", func(a, b *policy.Config) bool { return a.IKELifetime == b.IKELifetime }},
 	{"METRO_CHILD_LIFETIME", func(a, b *policy.Config) bool { return a.ChildLifetime == b.ChildLifetime }},
 	{"METRO_DPD_INTERVAL", func(a, b *policy.Config) bool { return a.DPDInterval == b.DPDInterval }},
+	{"METRO_START", func(a, b *policy.Config) bool { return a.Start == b.Start }},
 	{"METRO_KEYLOG", func(a, b *policy.Config) bool { return a.KeyLog == b.KeyLog }},
 }
 

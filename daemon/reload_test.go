@@ -341,10 +341,10 @@ func TestReloadPeers(t *testing.T) {
 	})
 
 	t.Run("restart-only-change-rejected", func(t *testing.T) {
-		cfg := &policy.Config{IKEPort: 4501, IKEProposals: "aes128gcm16-prfsha256-x25519"}
+		cfg := &policy.Config{IKEPort: 4501, IKEProposals: "aes128gcm16-prfsha256-x25519", Start: policy.StartOnDemand}
 		// The new config would also drop the v6 pair: nothing of it may apply.
 		_, err := a.reload(t, peerSetup(aLocals, cfg, ac))
-		if err == nil || !strings.Contains(err.Error(), "restart metrod to change METRO_ISAKMP_IKE_PORT, METRO_IKE_PROPOSALS") {
+		if err == nil || !strings.Contains(err.Error(), "restart metrod to change METRO_ISAKMP_IKE_PORT, METRO_IKE_PROPOSALS, METRO_START") {
 			t.Fatalf("err %v", err)
 		}
 		unaffected(t, start, b6)
