@@ -3,6 +3,7 @@ package ikecrypto
 import (
 	"bytes"
 	"crypto/hmac"
+	"fmt"
 	"testing"
 
 	"metro/ike/wire"
@@ -186,6 +187,61 @@ func TestTables(t *testing.T) {
 		if i == nil || i.Name != c.name || i.Kernel != c.kernel || i.KeyLen != c.keyLen || i.TruncLen != c.trunc ||
 			i.TruncBits() != 8*c.trunc || i.PRF().Size != c.prfN {
 			t.Errorf("IntegByID(%d) = %+v", c.id, i)
+		}
+	}
+}
+
+// TestPRFMatchesCryptoHMAC checks metro's pooled HMAC against crypto/hmac
+// for keys shorter than, as long as and longer than the hash block (those
+// are hashed first), with messages in several pieces, and with states
+// reused from the pool under different keys in turn.
+func TestPRFMatchesCryptoHMAC(t *testing.T) {
+	for _, p := range prfs {
+		for _, kl := range []int{0, 1, 20, p.Size, 63, 64, 65, 127, 128, 129, 300} {
+			key := bytes.Repeat([]byte{byte(kl + 1)}, kl)
+			for _, parts := range [][][]byte{nil, {[]byte("a")}, {[]byte("Key Pad "), nil, []byte("for IKEv2")}, {bytes.Repeat([]byte{7}, 1000)}} {
+				ref := hmac.New(p.hash, key)
+				for _, d := range parts {
+					ref.Write(d)
+				}
+				want := ref.Sum(nil)
+				if got := p.Compute(key, parts...); !bytes.Equal(got, want) {
+					t.Fatalf("%s key %d bytes, %d parts: got %x, want %x", p.Name, kl, len(parts), got, want)
+				}
+			}
+			// prf+ under a long key, right after a short-key Compute
+			// left its state in the pool.
+			_ = p.Compute([]byte("k"), []byte("x"))
+			if got, want := p.Plus(key, []byte("seed"), 3*p.Size), plusReference(p, key, []byte("seed"), 3*p.Size); !bytes.Equal(got, want) {
+				t.Fatalf("%s prf+ key %d bytes: got %x, want %x", p.Name, kl, got, want)
+			}
+		}
+	}
+}
+
+// TestPRFConcurrent computes PRFs from many goroutines at once: pooled
+// states must never be shared (run with -race).
+func TestPRFConcurrent(t *testing.T) {
+	p := PRFByID(wire.PRF_HMAC_SHA2_256)
+	done := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			key := []byte{byte(g), 1, 2, 3}
+			ref := hmac.New(p.hash, key)
+			ref.Write([]byte("data"))
+			want := ref.Sum(nil)
+			for range 500 {
+				if got := p.Compute(key, []byte("data")); !bytes.Equal(got, want) {
+					done <- fmt.Errorf("goroutine %d: got %x, want %x", g, got, want)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
