@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -32,7 +33,7 @@ func TestBenchAcceptTunnel(t *testing.T) {
 			Kernel:            kernel,
 			BenchAcceptTunnel: accept,
 		})
-		p := newPeer(n, PeerConfig{Local: local, Remote: remote, Reqid: 0x4d450007})
+		p := newPeer(context.Background(), n, PeerConfig{Local: local, Remote: remote, Reqid: 0x4d450007})
 		sa := &ikeSA{
 			initiator: true,
 			suite:     suite{PRF: ikecrypto.PRFByID(wire.PRF_HMAC_SHA2_256)},

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 // established, deleted or our own SAs.
 func TestHalfOpenStale(t *testing.T) {
 	n := NewNode(Config{RetransmitBase: time.Second})
-	p := newPeer(n, PeerConfig{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.MustParseAddr("10.0.0.2")})
+	p := newPeer(context.Background(), n, PeerConfig{Local: netip.MustParseAddr("10.0.0.1"), Remote: netip.MustParseAddr("10.0.0.2")})
 	now := time.Now()
 	cases := []struct {
 		name string

@@ -110,7 +110,6 @@ type Node struct {
 	peers     map[pairKey]*peer
 	unknown   map[netip.Addr]bool // unknown senders already logged
 	closed    bool
-	wg        sync.WaitGroup
 	firstSent map[netip.Addr]bool // INITIAL_CONTACT bookkeeping, by remote
 }
 
@@ -184,14 +183,11 @@ func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
 	if _, ok := n.peers[k]; ok {
 		return fmt.Errorf("peer %s from %s added twice", pc.Remote, pc.Local)
 	}
-	p := newPeer(n, pc)
+	p := newPeer(ctx, n, pc)
 	n.peers[k] = p
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		defer close(p.done)
-		p.run(ctx)
-	}()
+	// The peer has no goroutine until an event comes (peer.post); the
+	// node's context ending is one.
+	context.AfterFunc(ctx, func() { p.post(evClose{}) })
 	if !n.cfg.OnDemand {
 		p.post(evInitiate{})
 	}
@@ -292,11 +288,12 @@ func (n *Node) Close(ctx context.Context) {
 	for _, p := range peers {
 		p.post(evClose{})
 	}
-	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	for _, p := range peers {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -49,8 +49,16 @@ type peer struct {
 	log    *slog.Logger
 	local  netip.AddrPort
 	remote netip.AddrPort
-	events chan any
-	done   chan struct{} // closed when run returns
+	ctx    context.Context // the node's: cancelled, the peer shuts down
+	done   chan struct{}   // closed when the peer finished
+
+	// The event queue (see post). qmu guards the fields up to wake.
+	qmu           sync.Mutex
+	queue         []any
+	queuedPackets int
+	running       bool // a goroutine is handling the queue
+	finished      bool
+	wake          chan struct{} // capacity 1: an event arrived during an exchange
 
 	sas     map[uint64]*ikeSA // by our SPI
 	current *ikeSA            // the established SA whose child carries traffic
@@ -75,61 +83,118 @@ type peer struct {
 	snap PeerInfo
 }
 
-func newPeer(n *Node, pc PeerConfig) *peer {
+func newPeer(ctx context.Context, n *Node, pc PeerConfig) *peer {
 	p := &peer{
 		n:      n,
 		cfg:    pc,
 		log:    n.log.With("peer", pc.Remote.String()),
 		local:  netip.AddrPortFrom(pc.Local, n.cfg.Port),
 		remote: netip.AddrPortFrom(pc.Remote, n.cfg.Port),
-		events: make(chan any, 64),
+		ctx:    ctx,
 		done:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
 		sas:    map[uint64]*ikeSA{},
 	}
 	p.snap = PeerInfo{Local: pc.Local, Remote: pc.Remote, State: StateConnecting, Since: time.Now()}
 	return p
 }
 
-// post queues an event. Datagrams are dropped when the queue is full (the
-// peer retransmits); timer and control events are never dropped, since
-// they fire once: they wait for room, or for the peer to finish.
+// maxQueuedDatagrams bounds the datagrams waiting for a peer's goroutine.
+const maxQueuedDatagrams = 64
+
+// post queues an event and makes sure a goroutine handles it. A peer has
+// no goroutine while it has nothing to do: an idle peer (most of them,
+// most of the time, in a large mesh) costs no stack and nothing for the
+// garbage collector to scan; the first event starts one, which returns
+// once the queue is empty outside an exchange. Datagrams are dropped when
+// too many wait (the peer retransmits); timer and control events are
+// never dropped, since they fire once. Events after the peer finished are
+// dropped.
 func (p *peer) post(ev any) {
-	if _, ok := ev.(evPacket); ok {
-		select {
-		case p.events <- ev:
-		default:
-			p.log.Debug("event queue full, dropping a datagram")
-		}
+	p.qmu.Lock()
+	if p.finished {
+		p.qmu.Unlock()
 		return
 	}
+	if _, ok := ev.(evPacket); ok && p.queuedPackets >= maxQueuedDatagrams {
+		p.qmu.Unlock()
+		p.log.Debug("event queue full, dropping a datagram")
+		return
+	}
+	if _, ok := ev.(evPacket); ok {
+		p.queuedPackets++
+	}
+	p.queue = append(p.queue, ev)
+	start := !p.running
+	p.running = true
+	p.qmu.Unlock()
+	if start {
+		go p.run()
+		return
+	}
+	// The goroutine may be waiting inside an exchange.
 	select {
-	case p.events <- ev:
-	case <-p.done:
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
-// run is the peer's goroutine.
-func (p *peer) run(ctx context.Context) {
-	defer p.stopRetry()
-	for {
-		if len(p.deferred) > 0 {
-			ev := p.deferred[0]
-			p.deferred = p.deferred[1:]
-			if p.dispatch(ctx, ev) {
-				return
-			}
-			continue
+// take removes the oldest queued event; ok is false when there is none.
+// With idle set, an empty queue also ends the goroutine's turn (running
+// is cleared under the same lock post checks, so an event queued right
+// after starts a new goroutine).
+func (p *peer) take(idle bool) (ev any, ok bool) {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if len(p.queue) == 0 {
+		if idle {
+			p.running = false
 		}
-		select {
-		case <-ctx.Done():
-			p.shutdown()
-			return
-		case ev := <-p.events:
-			if p.dispatch(ctx, ev) {
+		return nil, false
+	}
+	ev = p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	if len(p.queue) == 0 {
+		p.queue = nil // let the backing array go
+	}
+	if _, isPacket := ev.(evPacket); isPacket {
+		p.queuedPackets--
+	}
+	return ev, true
+}
+
+// run handles queued events until there are none; it is started by post.
+func (p *peer) run() {
+	for {
+		var ev any
+		if len(p.deferred) > 0 {
+			ev = p.deferred[0]
+			p.deferred = p.deferred[1:]
+			if len(p.deferred) == 0 {
+				p.deferred = nil
+			}
+		} else {
+			var ok bool
+			if ev, ok = p.take(true); !ok {
 				return
 			}
+		}
+		if p.dispatch(p.ctx, ev) {
+			p.finish()
+			return
 		}
 	}
+}
+
+// finish marks the peer stopped: later events are dropped, done closes.
+func (p *peer) finish() {
+	p.stopRetry()
+	p.qmu.Lock()
+	p.finished, p.running = true, false
+	p.queue, p.queuedPackets = nil, 0
+	p.qmu.Unlock()
+	close(p.done)
 }
 
 // dispatch handles one event outside an exchange; it returns true when the
@@ -340,11 +405,14 @@ func (p *peer) exchange(ctx context.Context, sa *ikeSA, req []byte, ex wire.Exch
 		}
 	}()
 	for {
-		var ev any
-		select {
-		case <-ctx.Done():
-			return nil, nil, errClosing
-		case ev = <-p.events:
+		ev, ok := p.take(false)
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return nil, nil, errClosing
+			case <-p.wake:
+			}
+			continue
 		}
 		switch ev := ev.(type) {
 		case evClose:
