@@ -10,7 +10,7 @@ import (
 // deletes, error notifications, and empty liveness checks.
 func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Payload) {
 	var out []wire.Payload
-	deleteIKE := false
+	deleteIKE, authFailed := false, false
 	var deadChild *childSA
 	for _, pl := range inner {
 		switch pl := pl.(type) {
@@ -43,7 +43,7 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 		case *wire.Notify:
 			if pl.NotifyType == wire.AUTHENTICATION_FAILED {
 				p.log.Warn("peer says authentication failed (it could not verify our AUTH: different pre-shared keys, or it rejects our certificate: see its log)")
-				deleteIKE = true
+				deleteIKE, authFailed = true, true
 				p.setState(StateFailed, "authentication failed: peer rejected our AUTH")
 			}
 		}
@@ -54,7 +54,11 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 		wasCurrent := p.current == sa
 		p.removeSA(sa, "deleted by peer")
 		if wasCurrent && p.current == nil && !p.closing {
-			p.setState(StateConnecting, "")
+			// On demand nothing follows by itself: a failure stays
+			// "failed"; a clean DELETE leaves the peer idle.
+			if !authFailed || !p.n.cfg.OnDemand {
+				p.setState(StateConnecting, "")
+			}
 			p.reinitiate(p.n.cfg.RetryMin)
 		}
 		return
@@ -68,6 +72,8 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 		sa.child = nil
 		p.deleteIKESA(sa)
 		if p.current == nil && !p.closing {
+			// No SA left: not "established" any more (on demand: idle).
+			p.setState(StateConnecting, "")
 			p.reinitiate(0)
 		}
 	}

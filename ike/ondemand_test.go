@@ -56,7 +56,7 @@ func TestOnDemandWaitsForAcquire(t *testing.T) {
 			if sas, _ := h.kernel.SAs(); len(sas) != 0 {
 				t.Errorf("host %s has %d states before negotiating", h.addr, len(sas))
 			}
-			if ps := h.node.Peers(); len(ps) != 1 || ps[0].State != StateConnecting || ps[0].IKE != nil {
+			if ps := h.node.Peers(); len(ps) != 1 || ps[0].State != StateIdle || ps[0].IKE != nil || ps[0].LastError != "" {
 				t.Errorf("host %s peers before negotiating: %+v", h.addr, ps)
 			}
 		}
@@ -117,13 +117,17 @@ func TestStartModeAfterPeerDelete(t *testing.T) {
 					if inits == 0 {
 						t.Fatalf("connect host a did not negotiate again after the peer's DELETE:\n%s", a.log())
 					}
+					if st := a.node.Peers()[0].State; st != StateConnecting && st != StateFailed {
+						t.Errorf("connect host a's state after the DELETE: %q, want connecting or failed", st)
+					}
 					return
 				}
 				if inits != 0 {
 					t.Fatalf("on-demand host a sent %d IKE_SA_INIT after the peer's DELETE, without traffic:\n%s", inits, a.log())
 				}
-				if ps := a.node.Peers(); ps[0].State != StateConnecting {
-					t.Errorf("a's state after the DELETE: %q", ps[0].State)
+				// A clean DELETE: idle again, no error to report.
+				if ps := a.node.Peers(); ps[0].State != StateIdle || ps[0].LastError != "" || ps[0].IKE != nil {
+					t.Errorf("a after the DELETE: %+v, want idle without an error", ps[0])
 				}
 
 				// b knows a again; the next packet a sends sets up the pair.
@@ -192,12 +196,113 @@ func TestOnDemandNoRetryAfterFailureOrExpiry(t *testing.T) {
 		if n := requestsFrom(net, mark, a.addr, wire.INFORMATIONAL); n != 1 {
 			t.Errorf("a sent %d INFORMATIONAL requests after the hard expiry, want its one DELETE", n)
 		}
+		if ps := a.node.Peers(); ps[0].State != StateIdle || ps[0].LastError != "CHILD_SA expired" || ps[0].IKE != nil {
+			t.Errorf("a after the hard expiry: %+v, want idle with the expiry as reason", ps[0])
+		}
+		if ps := b.node.Peers(); ps[0].State != StateIdle || ps[0].LastError != "" {
+			t.Errorf("b after a's DELETE: %+v, want idle without an error", ps[0])
+		}
 		acquire(b, a.addr)
 		pb := waitState(t, b, StateEstablished)
 		waitState(t, a, StateEstablished)
 		checkPaired(t, a, b)
 		if pb.IKE == nil || !pb.IKE.Initiator {
 			t.Errorf("b should have initiated on its ACQUIRE: %+v", pb.IKE)
+		}
+	})
+}
+
+// TestOnDemandStates follows an on-demand peer's state through a dead
+// peer and a failed negotiation: idle with the reason once its SA is
+// gone, connecting while the ACQUIRE's negotiation runs, failed with the
+// reason afterwards, and it stays so (no attempt of its own).
+func TestOnDemandStates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{OnDemand: true, DPDInterval: 30 * time.Second})
+		b := newHost(t, net, "10.0.0.2", Config{OnDemand: true})
+		defer finish(cancel, a, b)
+		connect(t, ctx, a, b, "k", "k")
+		acquire(a, b.addr)
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+
+		// b goes silent: a's liveness check gets no answer and a drops
+		// the SA, then waits for traffic.
+		net.mu.Lock()
+		net.drop = func(_ []byte, from, _ netip.AddrPort) bool { return from.Addr() == b.addr }
+		net.mu.Unlock()
+		mark := len(net.messages())
+		pa := waitState(t, a, StateIdle)
+		if !strings.Contains(pa.LastError, "liveness") || pa.IKE != nil || len(pa.Children) != 0 {
+			t.Errorf("a after its peer stopped answering: %+v, want idle, no SA, the liveness failure as reason", pa)
+		}
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if n := requestsFrom(net, mark, a.addr, wire.IKE_SA_INIT); n != 0 {
+			t.Fatalf("on-demand host a sent %d IKE_SA_INIT after a dead peer, without traffic", n)
+		}
+		if ps := a.node.Peers(); ps[0].State != StateIdle {
+			t.Errorf("a 10 minutes after the dead peer: %+v, want idle", ps[0])
+		}
+
+		// Traffic: the ACQUIRE's negotiation shows as connecting while
+		// it retransmits to the silent peer, then as failed with the
+		// reason, which stays.
+		acquire(a, b.addr)
+		time.Sleep(2 * time.Second)
+		if ps := a.node.Peers(); ps[0].State != StateConnecting {
+			t.Errorf("a while negotiating on an ACQUIRE: %+v, want connecting", ps[0])
+		}
+		pa = waitState(t, a, StateFailed)
+		if pa.LastError == "" {
+			t.Errorf("a failed without a reason: %+v", pa)
+		}
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		if ps := a.node.Peers(); ps[0].State != StateFailed || ps[0].LastError != pa.LastError || !ps[0].Since.Equal(pa.Since) {
+			t.Errorf("a 30 minutes after the failure: %+v, want still failed since %v (%s)", ps[0], pa.Since, pa.LastError)
+		}
+	})
+}
+
+// TestConnectModeNeverIdle: a connect host starts connecting and is never
+// idle, even after it loses its SA.
+func TestConnectModeNeverIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{DPDInterval: 30 * time.Second})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		defer finish(cancel, a, b)
+		release := net.hold()
+		if err := a.node.AddPeer(ctx, PeerConfig{Local: a.addr, Remote: b.addr, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+			t.Fatal(err)
+		}
+		if ps := a.node.Peers(); ps[0].State != StateConnecting {
+			t.Errorf("connect host a right after AddPeer: %q, want connecting", ps[0].State)
+		}
+		if err := b.node.AddPeer(ctx, PeerConfig{Local: b.addr, Remote: a.addr, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 7}); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		waitState(t, a, StateEstablished)
+		net.mu.Lock()
+		net.drop = func(_ []byte, from, _ netip.AddrPort) bool { return from.Addr() == b.addr }
+		net.mu.Unlock()
+		deadline := time.Now().Add(10 * time.Minute)
+		lost := false
+		for time.Now().Before(deadline) {
+			ps := a.node.Peers()[0]
+			if ps.State == StateIdle {
+				t.Fatalf("connect host a became idle: %+v", ps)
+			}
+			lost = lost || ps.State != StateEstablished
+			time.Sleep(500 * time.Millisecond)
+		}
+		if !lost {
+			t.Fatalf("a never noticed its peer was dead:\n%s", a.log())
 		}
 	})
 }

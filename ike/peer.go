@@ -19,6 +19,11 @@ const (
 	StateConnecting  = "connecting"
 	StateEstablished = "established"
 	StateFailed      = "failed"
+	// StateIdle: start on demand (Config.OnDemand), no SA and no
+	// negotiation under way; the pair's policies block its traffic until
+	// a packet to the peer (kernel ACQUIRE) or the peer's own initiation
+	// sets one up. Never used in connect mode.
+	StateIdle = "idle"
 )
 
 // Events in a peer's queue. Everything that touches a peer's SAs goes
@@ -95,7 +100,11 @@ func newPeer(ctx context.Context, n *Node, pc PeerConfig) *peer {
 		wake:   make(chan struct{}, 1),
 		sas:    map[uint64]*ikeSA{},
 	}
-	p.snap = PeerInfo{Local: pc.Local, Remote: pc.Remote, State: StateConnecting, Since: time.Now()}
+	state := StateConnecting
+	if n.cfg.OnDemand {
+		state = StateIdle
+	}
+	p.snap = PeerInfo{Local: pc.Local, Remote: pc.Remote, State: state, Since: time.Now()}
 	return p
 }
 

@@ -8,8 +8,8 @@ import (
 // PeerInfo is a snapshot of one peer for status displays.
 type PeerInfo struct {
 	Local, Remote netip.Addr
-	State         string
-	LastError     string
+	State         string // StateConnecting, StateEstablished, StateFailed or (on demand) StateIdle
+	LastError     string // the last failure or why the SA was lost; cleared once established
 	Since         time.Time
 	PSKSource     string
 	Auth          string // "psk" or "cert"
@@ -49,8 +49,16 @@ func (p *peer) info() PeerInfo {
 	return s
 }
 
-// setState records a state change and publishes a snapshot.
+// setState records a state change and publishes a snapshot. On demand,
+// "connecting" outside an initiation of ours (the SAs were lost: the
+// peer's DELETE, a dead peer, an expiry; or shutdown) becomes "idle":
+// nothing negotiates until traffic or the peer asks, and "connecting"
+// would promise an attempt that is not coming. lastErr, if any, stays
+// as the reason.
 func (p *peer) setState(state, lastErr string) {
+	if state == StateConnecting && p.n.cfg.OnDemand && !p.initiating {
+		state = StateIdle
+	}
 	p.mu.Lock()
 	if p.snap.State != state {
 		p.snap.Since = time.Now()
