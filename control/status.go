@@ -2,11 +2,16 @@ package control
 
 import "time"
 
-// Peer states reported in PeerStatus.State.
+// Peer states reported in PeerStatus.State (the ike package's).
 const (
-	StateConnecting  = "connecting"
-	StateEstablished = "established"
-	StateFailed      = "failed"
+	StateConnecting  = "connecting"  // negotiating, or (METRO_START=connect) about to retry
+	StateEstablished = "established" // IKE SA and CHILD_SA up
+	StateFailed      = "failed"      // the last negotiation failed (LastError says why)
+	// StateIdle: METRO_START=on-demand, no SA and none being negotiated;
+	// the pair's traffic is blocked until a packet to the peer (or the
+	// peer) starts a negotiation. LastError says why an earlier SA went,
+	// if it did not go cleanly.
+	StateIdle = "idle"
 )
 
 // Peer authentication methods reported in PeerStatus.Auth.
@@ -37,7 +42,7 @@ type PeerStatus struct {
 	Remote    string        `json:"remote"`
 	Local     string        `json:"local"`
 	Auth      string        `json:"auth"`                 // "psk" or "cert"
-	State     string        `json:"state"`                // "connecting", "established", "failed"
+	State     string        `json:"state"`                // "connecting", "established", "failed", "idle"
 	LastError string        `json:"last_error,omitempty"` // e.g. "AUTHENTICATION_FAILED from peer"
 	Since     time.Time     `json:"since,omitzero"`       // when State was entered
 	Initiator bool          `json:"initiator"`            // we initiated the current IKE SA

@@ -129,6 +129,9 @@ func (p *printer) peer(ps *control.PeerStatus) {
 	if !ps.Since.IsZero() {
 		state += " for " + duration(p.now.Sub(ps.Since))
 	}
+	if ps.State == control.StateIdle {
+		state += " (on demand: no SA until traffic to the peer, which is blocked meanwhile)"
+	}
 	if ps.IKE != nil {
 		if ps.Initiator {
 			state += ", initiator"
@@ -137,7 +140,7 @@ func (p *printer) peer(ps *control.PeerStatus) {
 		}
 	}
 	p.field("state", "%s", state)
-	if ps.LastError != "" && (ps.State == control.StateFailed || ps.State == control.StateConnecting) {
+	if ps.LastError != "" && ps.State != control.StateEstablished {
 		p.field("last error", "%s", p.paint(sgrRed, ps.LastError))
 	}
 

@@ -121,3 +121,40 @@ func TestTrafficSmallCounts(t *testing.T) {
 		t.Errorf("traffic:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// idleStatus is an on-demand host: one peer never negotiated, one whose
+// SA went when it stopped answering.
+func idleStatus() *control.Status {
+	return &control.Status{PID: 9, Peers: []control.PeerStatus{
+		{Remote: "192.0.2.7", Local: "192.0.2.1", Auth: control.AuthPSK, State: control.StateIdle, Since: t0},
+		{Remote: "192.0.2.8", Local: "192.0.2.1", Auth: control.AuthPSK, State: control.StateIdle, Since: t0.Add(time.Minute),
+			LastError: "peer not responding to liveness checks"},
+	}}
+}
+
+func TestFormatIdle(t *testing.T) {
+	out := render(idleStatus(), t0.Add(5*time.Minute), false)
+	blocks := strings.Split(out, "\npeer ")
+	if len(blocks) != 3 {
+		t.Fatalf("want a header and two peer blocks:\n%s", out)
+	}
+	if !strings.Contains(blocks[0], "peers: 2 (2 idle)\n") {
+		t.Errorf("header lacks the idle count:\n%s", blocks[0])
+	}
+	for i, want := range []string{
+		"  state       idle for 5m0s (on demand: no SA until traffic to the peer, which is blocked meanwhile)\n",
+		"  state       idle for 4m0s (on demand: no SA until traffic to the peer, which is blocked meanwhile)\n" +
+			"  last error  peer not responding to liveness checks\n" +
+			"  ike sa      none\n",
+	} {
+		if !strings.Contains(blocks[i+1], want) {
+			t.Errorf("peer block %d lacks %q:\n%s", i+1, want, blocks[i+1])
+		}
+	}
+	if strings.Contains(blocks[1], "last error") || strings.Contains(out, "child sa") || strings.Contains(out, "connecting") {
+		t.Errorf("idle peers rendered with an error, a child SA line or as connecting:\n%s", out)
+	}
+	if colour := render(idleStatus(), t0, true); strings.Contains(colour, sgrRed+"idle") || strings.Contains(colour, sgrYellow+"idle") {
+		t.Errorf("idle is a normal state on demand, not a warning:\n%q", colour)
+	}
+}

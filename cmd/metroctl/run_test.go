@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"metro/control"
+	"metro/ike"
 )
 
 type fakeDaemon struct{ st *control.Status }
@@ -219,5 +220,34 @@ func TestPermissionDenied(t *testing.T) {
 	code, _, errOut := runCmd("status", "--socket", path)
 	if code != exitError || !strings.Contains(errOut, "permission denied") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestStatusJSONIdle(t *testing.T) {
+	path := serve(t, idleStatus())
+	code, out, errOut := runCmd("status", "--json", "--socket", path)
+	if code != exitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if n := strings.Count(out, `"state": "idle"`); n != 2 || strings.Contains(out, `"ike"`) {
+		t.Errorf("want two idle peers without IKE SA in the JSON:\n%s", out)
+	}
+	if !strings.Contains(out, `"last_error": "peer not responding to liveness checks"`) {
+		t.Errorf("JSON lacks the idle peer's last error:\n%s", out)
+	}
+}
+
+// TestStatesMatchIKE: metrod copies the ike package's state names into
+// the status; metroctl knows them by control's names.
+func TestStatesMatchIKE(t *testing.T) {
+	for c, i := range map[string]string{
+		control.StateConnecting:  ike.StateConnecting,
+		control.StateEstablished: ike.StateEstablished,
+		control.StateFailed:      ike.StateFailed,
+		control.StateIdle:        ike.StateIdle,
+	} {
+		if c != i {
+			t.Errorf("control state %q != ike state %q", c, i)
+		}
 	}
 }
