@@ -38,7 +38,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "status", synopsis: "[--json] [--socket PATH]", summary: "show metrod and the state of its peers", run: runStatus},
-		{name: "test", synopsis: "[--tap] [--wait DURATION] [--config FILE] [--socket PATH]", summary: "check configuration, network, SAs and that traffic to every peer is encrypted", run: runTest},
+		{name: "test", synopsis: "[--tap] [--wait DURATION] [--config FILE] [--socket PATH]", summary: "check configuration, network, SAs (starting idle on-demand ones) and that traffic to every peer is encrypted", run: runTest},
 		{name: "reload", synopsis: "[--socket PATH]", summary: "make metrod re-read its configuration and credentials", run: runReload},
 		{name: "down", synopsis: "[--enable-clear-text] [--socket PATH]", summary: "stop metrod: SAs deleted, traffic blocked (or in clear with --enable-clear-text)", run: runDown},
 		{name: "restart", synopsis: "", summary: "restart metrod through the service manager (systemd)", run: runRestart},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -35,6 +36,105 @@ type checker struct {
 	route func(peer netip.Addr) (ifname string, err error)
 	// probe sends a few datagrams from local to remote and watches ifname.
 	probe func(ctx context.Context, ifname string, local, remote netip.Addr, ports ikePorts) (probeResult, error)
+	// trigger sends one datagram from local to remote: with no SA, the
+	// pair's policy holds it and the kernel raises an ACQUIRE, on which
+	// metrod negotiates (METRO_START=on-demand).
+	trigger func(ctx context.Context, local, remote netip.Addr) error
+	// settle bounds the wait for negotiations started by trigger
+	// (default triggerSettle); poll is the status polling interval
+	// meanwhile (default triggerPoll).
+	settle, poll time.Duration
+}
+
+// Waiting for negotiations that the test started itself.
+const (
+	triggerSettle = 10 * time.Second
+	triggerPoll   = 200 * time.Millisecond
+)
+
+// waitsForTraffic tells whether metrod negotiates with the peer only once
+// traffic asks: idle (on demand), or failed without an SA (on demand no
+// retry follows; with connect, a packet just brings the retry forward).
+func waitsForTraffic(p *control.PeerStatus) bool {
+	return p.IKE == nil && (p.State == control.StateIdle || p.State == control.StateFailed)
+}
+
+// triggered is what startNegotiations did for one peer.
+type triggered struct {
+	before control.PeerStatus // the peer's status before the datagram
+	err    error              // sending the datagram failed
+}
+
+// startNegotiations sends one datagram to every peer that waits for
+// traffic (see waitsForTraffic), so that the kernel raises an ACQUIRE and
+// metrod negotiates, as a packet of any application would; then it polls
+// metrod until each of those peers is established or its negotiation is
+// over, for up to settle. It returns the last status and the peers it
+// triggered, by remote address.
+func (c *checker) startNegotiations(ctx context.Context, st *control.Status) (*control.Status, map[string]triggered) {
+	started := map[string]triggered{}
+	for _, p := range st.Peers {
+		if !waitsForTraffic(&p) {
+			continue
+		}
+		remote, err1 := netip.ParseAddr(p.Remote)
+		local, err2 := netip.ParseAddr(p.Local)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		started[p.Remote] = triggered{before: p, err: c.trigger(ctx, local, remote)}
+	}
+	if len(started) == 0 {
+		return st, started
+	}
+	settle, poll := cmp.Or(c.settle, triggerSettle), cmp.Or(c.poll, triggerPoll)
+	deadline := time.Now().Add(settle)
+	for {
+		select {
+		case <-ctx.Done():
+			return st, started
+		case <-time.After(poll):
+		}
+		next, err := c.status(ctx)
+		if err != nil {
+			return st, started // metrod went away: the checks say so
+		}
+		st = next
+		pending := false
+		for _, p := range st.Peers {
+			if t, ok := started[p.Remote]; ok && !settled(&t.before, &p) {
+				pending = true
+			}
+		}
+		if !pending || time.Now().After(deadline) {
+			return st, started
+		}
+	}
+}
+
+// settled tells whether a triggered peer's negotiation is over: the peer
+// is established, or its state left the one before the datagram for
+// another than connecting (a new failure, or idle again).
+func settled(before, now *control.PeerStatus) bool {
+	if now.State == control.StateEstablished {
+		return now.IKE != nil && len(now.Children) > 0
+	}
+	changed := now.State != before.State || !now.Since.Equal(before.Since)
+	return changed && now.State != control.StateConnecting
+}
+
+// triggerDetail explains a triggered peer that is not established.
+func triggerDetail(t triggered, now *control.PeerStatus, settle time.Duration) string {
+	switch {
+	case t.err != nil:
+		return fmt.Sprintf("sending a datagram to start the negotiation: %v", t.err)
+	case now.State == t.before.State && now.Since.Equal(t.before.Since):
+		return fmt.Sprintf("still %s %s after a datagram to the peer: the kernel raised no ACQUIRE "+
+			"(at most one per pair every 30 s, net.core.xfrm_acq_expires; --wait retries)", now.State, settle)
+	case now.State == control.StateConnecting:
+		return fmt.Sprintf("negotiation started by a datagram of this test, not done after %s", settle)
+	}
+	return ""
 }
 
 // probeResult counts what a probe saw on the wire between the two hosts.
@@ -67,6 +167,7 @@ func (c *checker) run(ctx context.Context) []checkResult {
 		rs[len(rs)-1].Detail = "metrod has no peers: no .psk file lists one of this host's addresses"
 		return rs
 	}
+	st, started := c.startNegotiations(ctx, st)
 	for _, p := range st.Peers {
 		remote, err1 := netip.ParseAddr(p.Remote)
 		local, err2 := netip.ParseAddr(p.Local)
@@ -83,10 +184,18 @@ func (c *checker) run(ctx context.Context) []checkResult {
 		if p.LastError != "" {
 			detail += ": " + p.LastError
 		}
+		t, wasTriggered := started[p.Remote]
 		if ok {
 			detail = fmt.Sprintf("%s, %d child SA(s)", p.IKE.Encr, len(p.Children))
+			if wasTriggered {
+				detail += ", negotiated on demand for a datagram of this test"
+			}
 		} else if p.State == control.StateEstablished {
 			detail = "IKE SA up but no ESP SA"
+		} else if wasTriggered {
+			if d := triggerDetail(t, &p, cmp.Or(c.settle, triggerSettle)); d != "" {
+				detail += "; " + d
+			}
 		}
 		if !add(ok, fmt.Sprintf("peer %s reachable, IKE SA established", remote), "%s", detail) {
 			continue
@@ -221,8 +330,9 @@ func runTest(a *app, cmd *command, args []string) int {
 			defer cancel()
 			return cl.Status(ctx)
 		},
-		route: routeTo,
-		probe: probeEncrypted,
+		route:   routeTo,
+		probe:   probeEncrypted,
+		trigger: sendTrigger,
 	}
 	rs := c.runChecks(context.Background(), *wait)
 	f, isFile := a.stdout.(*os.File)

@@ -71,7 +71,7 @@ func probeEncrypted(ctx context.Context, ifname string, local, remote netip.Addr
 			mu.Unlock()
 		}
 	}()
-	sendErr := sendProbes(ctx, local, remote)
+	sendErr := sendProbes(ctx, local, remote, 3)
 	time.Sleep(300 * time.Millisecond) // let the last packets arrive
 	h.Close()
 	<-done
@@ -83,7 +83,16 @@ func probeEncrypted(ctx context.Context, ifname string, local, remote netip.Addr
 	return res, nil
 }
 
-func sendProbes(ctx context.Context, local, remote netip.Addr) error {
+// sendTrigger sends one datagram from local to remote, to start an
+// on-demand negotiation: without an SA, the pair's policy makes the
+// kernel raise an ACQUIRE (and drop the datagram).
+func sendTrigger(ctx context.Context, local, remote netip.Addr) error {
+	return sendProbes(ctx, local, remote, 1)
+}
+
+// sendProbes sends n datagrams from local to remote's discard port, 100 ms
+// apart.
+func sendProbes(ctx context.Context, local, remote netip.Addr, n int) error {
 	var d net.Dialer
 	d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
 	c, err := d.DialContext(ctx, "udp", netip.AddrPortFrom(remote, probePort).String())
@@ -92,7 +101,7 @@ func sendProbes(ctx context.Context, local, remote netip.Addr) error {
 	}
 	defer c.Close()
 	var lastErr error
-	for i := 0; i < 3; i++ {
+	for range n {
 		if _, err := c.Write([]byte("metroctl test probe")); err != nil {
 			lastErr = err
 		}

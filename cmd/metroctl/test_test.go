@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -35,6 +37,9 @@ func healthyChecker() *checker {
 		route: func(netip.Addr) (string, error) { return "eth0", nil },
 		probe: func(context.Context, string, netip.Addr, netip.Addr, ikePorts) (probeResult, error) {
 			return probeResult{ESP: 3}, nil
+		},
+		trigger: func(context.Context, netip.Addr, netip.Addr) error {
+			panic("trigger called for a peer that does not wait for traffic")
 		},
 	}
 }
@@ -184,4 +189,167 @@ func TestClassifyProbe(t *testing.T) {
 			t.Errorf("%s: esp=%v clear=%v, want %v %v", c.name, esp, clear, c.esp, c.clear_)
 		}
 	}
+}
+
+// onDemandDaemon fakes metrod with one on-demand peer: idle (or as set in
+// peer) until trigger is called, then connecting for the polls in
+// connecting, then what after returns (nil: unchanged).
+type onDemandDaemon struct {
+	mu         sync.Mutex
+	peer       control.PeerStatus
+	triggers   []string // "local>remote" of every datagram sent
+	connecting int
+	after      func(n int) *control.PeerStatus // n: the trigger count
+	sendErr    error
+}
+
+func (d *onDemandDaemon) install(c *checker) {
+	c.status = func(context.Context) (*control.Status, error) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.triggers) > 0 && d.peer.State != control.StateEstablished {
+			if d.connecting > 0 {
+				d.connecting--
+				d.peer.State, d.peer.Since = control.StateConnecting, time.Now()
+			} else if d.after != nil {
+				if p := d.after(len(d.triggers)); p != nil {
+					d.peer = *p
+				}
+			}
+		}
+		return &control.Status{PID: 7, Peers: []control.PeerStatus{d.peer}}, nil
+	}
+	c.trigger = func(_ context.Context, local, remote netip.Addr) error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.triggers = append(d.triggers, local.String()+">"+remote.String())
+		return d.sendErr
+	}
+}
+
+func idlePeer() control.PeerStatus {
+	return control.PeerStatus{Remote: tRemote.String(), Local: tLocal.String(), State: control.StateIdle, Since: time.Now()}
+}
+
+func establishedPeer() *control.PeerStatus {
+	return &control.PeerStatus{Remote: tRemote.String(), Local: tLocal.String(), State: control.StateEstablished, Since: time.Now(),
+		IKE: &control.IKESAStatus{Encr: "AES_GCM_16_256"}, Children: []control.ChildStatus{{SPIIn: "1"}}}
+}
+
+func tapOf(rs []checkResult) string {
+	var b bytes.Buffer
+	writeTAP(&b, rs)
+	return b.String()
+}
+
+// TestCheckerOnDemandIdle: an idle peer gets one datagram, and the checks
+// pass once the negotiation it started is done.
+func TestCheckerOnDemandIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := healthyChecker()
+		d := &onDemandDaemon{peer: idlePeer(), connecting: 3, after: func(int) *control.PeerStatus { return establishedPeer() }}
+		d.install(c)
+		start := time.Now()
+		rs := c.run(context.Background())
+		out := tapOf(rs)
+		if !allOK(rs) || len(rs) != 5 {
+			t.Fatalf("checks of an idle peer that negotiates on the test's datagram:\n%s", out)
+		}
+		if len(d.triggers) != 1 || d.triggers[0] != "192.0.2.1>192.0.2.2" {
+			t.Errorf("datagrams sent: %q, want one from the local to the remote address", d.triggers)
+		}
+		if !strings.Contains(out, "ok 4 - peer 192.0.2.2 reachable, IKE SA established\n# AES_GCM_16_256, 1 child SA(s), negotiated on demand for a datagram of this test\n") {
+			t.Errorf("TAP does not say the test started the negotiation:\n%s", out)
+		}
+		// Three polls of connecting, then established: no waiting for
+		// the whole settle time.
+		if el := time.Since(start); el != 4*triggerPoll {
+			t.Errorf("took %v, want %v (4 polls)", el, 4*triggerPoll)
+		}
+	})
+}
+
+// TestCheckerOnDemandNoAcquire: the datagram starts nothing (the kernel
+// raised no ACQUIRE): the peer check fails after the settle time, saying
+// why; --wait sends another datagram on its next round.
+func TestCheckerOnDemandNoAcquire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := healthyChecker()
+		d := &onDemandDaemon{peer: idlePeer(), after: func(n int) *control.PeerStatus {
+			if n < 2 {
+				return nil // still idle
+			}
+			return establishedPeer()
+		}}
+		d.install(c)
+		start := time.Now()
+		rs := c.run(context.Background())
+		out := tapOf(rs)
+		if allOK(rs) || !strings.Contains(out, "not ok 4 - peer 192.0.2.2 reachable, IKE SA established\n# state idle; still idle 10s after a datagram to the peer: the kernel raised no ACQUIRE") {
+			t.Fatalf("TAP:\n%s", out)
+		}
+		if el := time.Since(start); el < triggerSettle || el > triggerSettle+2*triggerPoll {
+			t.Errorf("gave up after %v, want the settle time %v", el, triggerSettle)
+		}
+		if strings.Contains(out, "traffic to") {
+			t.Errorf("probed a peer without SA:\n%s", out)
+		}
+
+		d.triggers = nil
+		rs = c.runChecks(context.Background(), time.Minute)
+		if !allOK(rs) || len(d.triggers) != 2 {
+			t.Fatalf("with --wait: %d datagrams, TAP:\n%s", len(d.triggers), tapOf(rs))
+		}
+	})
+}
+
+// TestCheckerOnDemandFailed: a failed peer without SA (on demand: nothing
+// retries by itself) gets a datagram too; the new failure is reported
+// with its reason as soon as it happens.
+func TestCheckerOnDemandFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := healthyChecker()
+		old := idlePeer()
+		old.State, old.LastError = control.StateFailed, "authentication failed: old"
+		d := &onDemandDaemon{peer: old, connecting: 1, after: func(int) *control.PeerStatus {
+			p := old
+			p.LastError, p.Since = "authentication failed: peer rejected our AUTH", time.Now()
+			return &p
+		}}
+		d.install(c)
+		start := time.Now()
+		rs := c.run(context.Background())
+		out := tapOf(rs)
+		if len(d.triggers) != 1 {
+			t.Fatalf("datagrams sent to the failed peer: %d, want 1", len(d.triggers))
+		}
+		if allOK(rs) || !strings.Contains(out, "not ok 4 - peer 192.0.2.2 reachable, IKE SA established\n# state failed: authentication failed: peer rejected our AUTH\n") {
+			t.Fatalf("TAP:\n%s", out)
+		}
+		if el := time.Since(start); el != 2*triggerPoll {
+			t.Errorf("took %v, want 2 polls (%v)", el, 2*triggerPoll)
+		}
+	})
+}
+
+// TestCheckerOnDemandStillConnecting and a failing send: the detail says
+// what the test did.
+func TestCheckerOnDemandStillConnecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := healthyChecker()
+		d := &onDemandDaemon{peer: idlePeer(), connecting: 1 << 20}
+		d.install(c)
+		out := tapOf(c.run(context.Background()))
+		if !strings.Contains(out, "# state connecting; negotiation started by a datagram of this test, not done after 10s\n") {
+			t.Errorf("TAP:\n%s", out)
+		}
+
+		c = healthyChecker()
+		d = &onDemandDaemon{peer: idlePeer(), sendErr: errors.New("network is unreachable")}
+		d.install(c)
+		out = tapOf(c.run(context.Background()))
+		if !strings.Contains(out, "# state idle; sending a datagram to start the negotiation: network is unreachable\n") {
+			t.Errorf("TAP:\n%s", out)
+		}
+	})
 }
