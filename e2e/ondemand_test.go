@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"metro/control"
 )
 
 // TestOnDemandStart: with METRO_START=on-demand both hosts install their
@@ -24,6 +26,18 @@ func TestOnDemandStart(t *testing.T) {
 			return err == nil && len(st.Peers) == 2
 		})
 	}
+	checkIdle := func(m *Metrod, why string) {
+		t.Helper()
+		st, err := m.Status(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.Peers {
+			if p.State != control.StateIdle || p.IKE != nil || p.LastError != "" {
+				t.Errorf("%s: peer %s %s: %+v, want idle without SA or error", m.Host.Name, p.Remote, why, p)
+			}
+		}
+	}
 	time.Sleep(5 * time.Second)
 	for _, h := range []*Host{a, b} {
 		if n := xfrmStates(t, h); n != 0 {
@@ -33,6 +47,8 @@ func TestOnDemandStart(t *testing.T) {
 			t.Errorf("%s: %d protecting policies, want 4 (IPv4 and IPv6, in and out): traffic must be blocked before any SA", h.Name, n)
 		}
 	}
+	checkIdle(ma, "at start")
+	checkIdle(mb, "at start")
 	if st := c.Stats(); st.IKE != 0 || st.ESP != 0 || st.Cleartext() != 0 {
 		t.Errorf("on-demand hosts sent packets before any traffic: %s", st)
 	}
@@ -92,6 +108,40 @@ func TestOnDemandStart(t *testing.T) {
 			t.Errorf("%s: %d ESP states after IPv4 and IPv6 traffic, want 4", h.Name, n)
 		}
 	}
+
+	// b stops (its DELETEs leave a idle) and starts again, negotiating
+	// nothing. metroctl test on a sets up both pairs again by itself
+	// (one datagram per idle peer) and passes.
+	mb.Proc.Stop()
+	WaitFor(t, 15*time.Second, "a to take b's DELETEs", func() bool {
+		st, err := ma.Status(t)
+		if err != nil {
+			return false
+		}
+		for _, p := range st.Peers {
+			if p.State != control.StateIdle {
+				return false
+			}
+		}
+		return true
+	})
+	checkIdle(ma, "after the peer's DELETE")
+	mb = b.StartMetrod(t)
+	WaitFor(t, 10*time.Second, "restarted metrod status on b", func() bool {
+		st, err := mb.Status(t)
+		return err == nil && len(st.Peers) == 2
+	})
+	metroctl := Binary(t, "metroctl")
+	start = time.Now()
+	out, err := a.TryRun(t, metroctl, "--socket", ma.Socket, "test", "--config", ma.Config, "--tap", "--wait", "60s")
+	t.Logf("metroctl test with idle on-demand peers (%v):\n%s", time.Since(start).Round(time.Millisecond), out)
+	if err != nil || strings.Contains(out, "not ok") || !strings.Contains(out, "\n1..8\n") {
+		t.Errorf("metroctl test did not pass with idle on-demand peers: %v", err)
+	}
+	if n := strings.Count(out, "negotiated on demand for a datagram of this test"); n != 2 {
+		t.Errorf("metroctl test says it negotiated %d pairs, want 2 (IPv4 and IPv6)", n)
+	}
+	ma.WaitEstablished(t, 10*time.Second, b.V4, b.V6)
 
 	st, err := c.Stop()
 	if err != nil {
