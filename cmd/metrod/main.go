@@ -31,6 +31,24 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// registerVariableFlags defines one string flag per configuration
+// variable, named by its Flag in policy.Variables() (--ike-port sets
+// METRO_ISAKMP_IKE_PORT, --start METRO_START, ...), and returns the
+// variable name of each flag. A flag given on the command line wins over
+// the environment and the config file (policy.Load), even when empty: an
+// empty value means what it means in config.env.
+func registerVariableFlags(fs *flag.FlagSet) map[string]string {
+	names := map[string]string{}
+	for _, v := range policy.Variables() {
+		if v.Flag == "" {
+			continue
+		}
+		fs.String(v.Flag, "", "`value` of "+v.Name+" (wins over the environment and the config file)")
+		names[v.Flag] = v.Name
+	}
+	return names
+}
+
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("metrod", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,15 +57,13 @@ func run(args []string, stderr io.Writer) int {
 		debug      = fs.Bool("debug", false, "log debug messages (metrod always runs in the foreground)")
 		socket     = fs.String("socket", control.DefaultSocket, "control socket `path`")
 		backend    = fs.String("kernel", "netlink", "kernel backend: netlink, or memory (installs nothing: benchmarks and dry runs)")
-		credsDir   = fs.String("creds-dir", "", "credentials `directory` (overrides METRO_CREDS_DIR)")
-		ikePort    = fs.String("ike-port", "", "IKE `port` (overrides METRO_ISAKMP_IKE_PORT)")
-		hostname   = fs.String("hostname", "", "this server's `name` (overrides METRO_PARENT_HOSTNAME)")
 		showVer    = fs.Bool("version", false, "print the version and exit")
 		check      = fs.Bool("check-config", false, "validate the configuration, credentials and proposals, print the effective configuration (no secrets) and exit: 0 if valid, 1 if not; touches nothing")
 		localAddrs = fs.String("local-addrs", "", "comma-separated `addresses` this metrod owns, instead of all of the host's (memory backend only: several metrods on one host's loopback, see README \"Benchmarking and dry runs\")")
 		fragSize   = fs.Int("ike-fragment-size", 0, "largest IKE message sent whole once both hosts support IKE fragmentation (RFC 7383); 0: 1232 bytes, -1: no fragmentation (see docs/certificates.md)")
 		ignoreAlt  = fs.Bool("ignore-alternative-ports", false, "do not redirect METRO_ISAKMP_IKE_ALTERNATIVE_PORT and METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT (stale redirections are removed)")
 	)
+	varFlags := registerVariableFlags(fs)
 	var prof profiler
 	prof.register(fs)
 	fs.Usage = func() {
@@ -76,15 +92,11 @@ func run(args []string, stderr io.Writer) int {
 		}
 	})
 	flags := map[string]string{}
-	if *credsDir != "" {
-		flags["METRO_CREDS_DIR"] = *credsDir
-	}
-	if *ikePort != "" {
-		flags["METRO_ISAKMP_IKE_PORT"] = *ikePort
-	}
-	if *hostname != "" {
-		flags["METRO_PARENT_HOSTNAME"] = *hostname
-	}
+	fs.Visit(func(f *flag.Flag) {
+		if name, ok := varFlags[f.Name]; ok {
+			flags[name] = f.Value.String()
+		}
+	})
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
