@@ -111,6 +111,10 @@ type Node struct {
 	unknown   map[netip.Addr]bool // unknown senders already logged
 	closed    bool
 	firstSent map[netip.Addr]bool // INITIAL_CONTACT bookkeeping, by remote
+	// unwatch undoes a peer's context.AfterFunc (AddPeer): the context
+	// holds the peer until then, and outlives peers that RemovePeer or
+	// Close stopped (the daemon's lives as long as the process).
+	unwatch map[*peer]func() bool
 }
 
 type pairKey struct{ local, remote netip.Addr }
@@ -157,6 +161,7 @@ func NewNode(cfg Config) *Node {
 		peers:     map[pairKey]*peer{},
 		unknown:   map[netip.Addr]bool{},
 		firstSent: map[netip.Addr]bool{},
+		unwatch:   map[*peer]func() bool{},
 	}
 }
 
@@ -187,7 +192,7 @@ func (n *Node) AddPeer(ctx context.Context, pc PeerConfig) error {
 	n.peers[k] = p
 	// The peer has no goroutine until an event comes (peer.post); the
 	// node's context ending is one.
-	context.AfterFunc(ctx, func() { p.post(evClose{}) })
+	n.unwatch[p] = context.AfterFunc(ctx, func() { p.post(evClose{}) })
 	if !n.cfg.OnDemand {
 		p.post(evInitiate{})
 	}
@@ -203,10 +208,13 @@ func (n *Node) RemovePeer(ctx context.Context, local, remote netip.Addr, dropPol
 	n.mu.Lock()
 	p := n.peers[k]
 	delete(n.peers, k)
+	unwatch := n.unwatch[p]
+	delete(n.unwatch, p)
 	n.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("no peer %s from %s", remote, local)
 	}
+	unwatch()
 	p.post(evClose{})
 	select {
 	case <-p.done:
@@ -284,7 +292,12 @@ func (n *Node) Close(ctx context.Context) {
 	for _, p := range n.peers {
 		peers = append(peers, p)
 	}
+	unwatch := n.unwatch
+	n.unwatch = map[*peer]func() bool{}
 	n.mu.Unlock()
+	for _, stop := range unwatch {
+		stop()
+	}
 	for _, p := range peers {
 		p.post(evClose{})
 	}
