@@ -61,10 +61,16 @@ func (p *peer) authFailedAttrs(err error) []any {
 
 // authn returns the peer's authenticator.
 func (p *peer) authn() authenticator {
-	if p.cfg.Cert != nil {
-		return &certAuth{p: p, cfg: p.cfg.Cert}
+	if p.auth == nil {
+		// Built once: a peer's configuration never changes (a reload
+		// that changes it replaces the peer).
+		if p.cfg.Cert != nil {
+			p.auth = &certAuth{p: p, cfg: p.cfg.Cert}
+		} else {
+			p.auth = &pskAuth{p: p}
+		}
 	}
-	return &pskAuth{p: p}
+	return p.auth
 }
 
 // signedOctets returns the octets the side that is (or is not) the

@@ -73,7 +73,7 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) e
 		level = slog.LevelDebug
 	}
 	p.log.Log(context.Background(), level, "CHILD_SA installed", "mode", "transport", "suite", s.String(),
-		"spi_in", fmt.Sprintf("%08x", c.spiIn), "spi_out", fmt.Sprintf("%08x", c.spiOut))
+		"spi_in", hex32(c.spiIn), "spi_out", hex32(c.spiOut))
 	return nil
 }
 
@@ -81,10 +81,10 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) e
 // it came with one, its CHILD_SA, in one line.
 func (p *peer) logEstablished(sa *ikeSA, role string) {
 	attrs := []any{"role", role, "suite", sa.suite.String(),
-		"spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR)}
+		"spi_i", hex64(sa.spiI), "spi_r", hex64(sa.spiR)}
 	if c := sa.child; c != nil {
 		attrs = append(attrs, "child_suite", c.suite.String(), "mode", "transport",
-			"spi_in", fmt.Sprintf("%08x", c.spiIn), "spi_out", fmt.Sprintf("%08x", c.spiOut))
+			"spi_in", hex32(c.spiIn), "spi_out", hex32(c.spiOut))
 	}
 	p.log.Info("IKE SA established", attrs...)
 }
@@ -97,7 +97,7 @@ func (p *peer) installPendingOut(c *childSA) {
 	out := *c.pendingOut
 	c.pendingOut = nil
 	if err := p.n.cfg.Kernel.AddSA(out); err != nil {
-		p.log.Error("installing outbound ESP state", "spi", fmt.Sprintf("%08x", out.SPI), "err", err)
+		p.log.Error("installing outbound ESP state", "spi", hex32(out.SPI), "err", err)
 	}
 }
 
@@ -148,7 +148,7 @@ func (p *peer) removeChildOut(c *childSA) {
 	}
 	c.outRemoved = true
 	if err := p.n.cfg.Kernel.DeleteSA(p.cfg.Remote, c.spiOut); err != nil {
-		p.log.Warn("removing outbound ESP state", "spi", fmt.Sprintf("%08x", c.spiOut), "err", err)
+		p.log.Warn("removing outbound ESP state", "spi", hex32(c.spiOut), "err", err)
 	}
 }
 
@@ -158,6 +158,6 @@ func (p *peer) removeChildIn(c *childSA) {
 	}
 	c.installed = false
 	if err := p.n.cfg.Kernel.DeleteSA(p.cfg.Local, c.spiIn); err != nil {
-		p.log.Warn("removing inbound ESP state", "spi", fmt.Sprintf("%08x", c.spiIn), "err", err)
+		p.log.Warn("removing inbound ESP state", "spi", hex32(c.spiIn), "err", err)
 	}
 }

@@ -1,8 +1,6 @@
 package ike
 
 import (
-	"fmt"
-
 	"metro/ike/wire"
 )
 
@@ -50,7 +48,7 @@ func (p *peer) respondInformational(sa *ikeSA, h wire.Header, inner []wire.Paylo
 	}
 	if deleteIKE {
 		p.reply(sa, h, nil)
-		p.log.Info("peer deleted the IKE SA", "spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
+		p.log.Info("peer deleted the IKE SA", "spi_i", hex64(sa.spiI), "spi_r", hex64(sa.spiR))
 		wasCurrent := p.current == sa
 		p.removeSA(sa, "deleted by peer")
 		if wasCurrent && p.current == nil && !p.closing {

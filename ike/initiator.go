@@ -250,7 +250,7 @@ func (p *peer) established(sa *ikeSA) {
 			loser, winner = sa, o
 		}
 		p.log.Info("two IKE SAs with the peer after a crossed initiation; the one with the lowest nonce goes",
-			"removed_spi_i", fmt.Sprintf("%016x", loser.spiI), "we_initiated_it", loser.initiator)
+			"removed_spi_i", hex64(loser.spiI), "we_initiated_it", loser.initiator)
 		if loser.initiator {
 			p.deleteIKESA(loser)
 		}

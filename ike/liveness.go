@@ -3,7 +3,6 @@ package ike
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"metro/ike/wire"
@@ -99,12 +98,12 @@ func (p *peer) onKernelEvent(e evKernel) {
 		}
 	case xfrm.SoftExpire:
 		if sa := p.current; sa != nil && sa.child != nil && (sa.child.spiIn == ev.SPI || sa.child.spiOut == ev.SPI) {
-			p.log.Info("kernel soft expiry of the CHILD_SA: rekeying", "spi", fmt.Sprintf("%08x", ev.SPI))
+			p.log.Info("kernel soft expiry of the CHILD_SA: rekeying", "spi", hex32(ev.SPI))
 			p.deferred = append(p.deferred, evRekeyChild{sa.child})
 		}
 	case xfrm.HardExpire:
 		if sa := p.current; sa != nil && sa.child != nil && (sa.child.spiIn == ev.SPI || sa.child.spiOut == ev.SPI) {
-			p.log.Warn("CHILD_SA reached its hard lifetime before it was rekeyed; negotiating again", "spi", fmt.Sprintf("%08x", ev.SPI))
+			p.log.Warn("CHILD_SA reached its hard lifetime before it was rekeyed; negotiating again", "spi", hex32(ev.SPI))
 			p.deleteIKESA(sa)
 			p.setState(StateConnecting, "CHILD_SA expired")
 			if !p.onDemand() {

@@ -51,6 +51,7 @@ var (
 type peer struct {
 	n      *Node
 	cfg    PeerConfig
+	auth   authenticator // from cfg, see authn
 	log    *slog.Logger
 	local  netip.AddrPort
 	remote netip.AddrPort
@@ -304,7 +305,7 @@ func (p *peer) halfOpen() bool {
 // expireHalfOpen removes a responder SA whose IKE_AUTH never came.
 func (p *peer) expireHalfOpen(sa *ikeSA) {
 	if sa.established.IsZero() && !sa.deleted && p.sas[sa.ourSPI()] == sa {
-		p.log.Debug("half-open IKE SA timed out", "spi_i", fmt.Sprintf("%016x", sa.spiI))
+		p.log.Debug("half-open IKE SA timed out", "spi_i", hex64(sa.spiI))
 		p.removeSA(sa, "half-open timeout")
 		if p.current == nil && !p.closing {
 			p.reinitiate(0)
@@ -523,7 +524,7 @@ func (p *peer) handlePacket(ev evPacket) {
 	sa := p.sas[our]
 	if sa == nil || sa.spiI != h.SPIi || sa.spiR != h.SPIr || sa.initiator == h.IsInitiator() {
 		p.log.Debug("request for an unknown IKE SA", "exchange", exchangeName(h.Exchange),
-			"spi_i", fmt.Sprintf("%016x", h.SPIi), "spi_r", fmt.Sprintf("%016x", h.SPIr))
+			"spi_i", hex64(h.SPIi), "spi_r", hex64(h.SPIr))
 		return
 	}
 	switch {
@@ -641,7 +642,7 @@ func (p *peer) removeSA(sa *ikeSA, why string) {
 	delete(p.sas, sa.ourSPI())
 	if p.current == sa {
 		p.current = nil
-		p.log.Info("IKE SA removed", "reason", why, "spi_i", fmt.Sprintf("%016x", sa.spiI), "spi_r", fmt.Sprintf("%016x", sa.spiR))
+		p.log.Info("IKE SA removed", "reason", why, "spi_i", hex64(sa.spiI), "spi_r", hex64(sa.spiR))
 		// Another established SA may take over.
 		for _, o := range p.sas {
 			if !o.established.IsZero() && o.child != nil {

@@ -18,18 +18,45 @@ type suite struct {
 }
 
 func (s suite) String() string {
-	parts := []string{s.Encr.Name}
+	var b strings.Builder
+	b.Grow(48)
+	b.WriteString(s.Encr.Name)
 	if s.Integ != nil {
-		parts = append(parts, s.Integ.Name)
+		b.WriteByte('-')
+		b.WriteString(s.Integ.Name)
 	}
 	if s.PRF != nil {
-		parts = append(parts, s.PRF.Name)
+		b.WriteByte('-')
+		b.WriteString(s.PRF.Name)
 	}
 	if s.KE != nil {
-		parts = append(parts, s.KE.Name)
+		b.WriteByte('-')
+		b.WriteString(s.KE.Name)
 	}
-	return strings.Join(parts, "-")
+	return b.String()
 }
+
+// hex64 and hex32 format SPIs as in logs and status (%016x, %08x), for
+// less than fmt costs on the path of every setup.
+func hex64(v uint64) string {
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+func hex32(v uint32) string {
+	var b [8]byte
+	for i := 7; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+const hexDigits = "0123456789abcdef"
 
 // offer converts configured proposals into SA payload proposals. spi is the
 // SPI carried in each proposal (empty for the first IKE_SA_INIT).

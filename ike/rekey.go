@@ -192,7 +192,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 		// one created with the lowest of the four nonces is redundant, and
 		// its creator deletes it; the peer reaches the same verdict.
 		if bytes.Compare(lowest(ni, nr), lowest(theirs.ni, theirs.nr)) < 0 {
-			p.log.Info("simultaneous CHILD_SA rekey: ours has the lowest nonce and goes", "spi_in", fmt.Sprintf("%08x", spiIn))
+			p.log.Info("simultaneous CHILD_SA rekey: ours has the lowest nonce and goes", "spi_in", hex32(spiIn))
 			sa.retired = append(sa.retired, child)
 			p.removeChildOut(child)
 			req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
@@ -201,7 +201,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 			p.retireChild(sa, child)
 			return derr
 		}
-		p.log.Info("simultaneous CHILD_SA rekey: the peer's has the lowest nonce; it deletes it", "spi_in", fmt.Sprintf("%08x", theirs.spiIn))
+		p.log.Info("simultaneous CHILD_SA rekey: the peer's has the lowest nonce; it deletes it", "spi_in", hex32(theirs.spiIn))
 		theirs.pendingOut = nil // never send on it
 		p.stopChildTimer(theirs)
 		sa.retired = append(sa.retired, theirs)
@@ -214,7 +214,7 @@ func (p *peer) rekeyChild(ctx context.Context, sa *ikeSA, old *childSA) error {
 	p.stopChildTimer(old)
 	p.armChildRekey(child, true)
 	p.publish()
-	p.log.Info("CHILD_SA rekeyed", "old_spi_in", fmt.Sprintf("%08x", old.spiIn), "new_spi_in", fmt.Sprintf("%08x", spiIn))
+	p.log.Info("CHILD_SA rekeyed", "old_spi_in", hex32(old.spiIn), "new_spi_in", hex32(spiIn))
 	req := p.seal(sa, sa.header(wire.INFORMATIONAL, sa.nextID, false),
 		[]wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPISize: 4, SPIs: [][]byte{spiBytes(old.spiIn)}}})
 	_, _, derr := p.exchange(ctx, sa, req, wire.INFORMATIONAL)
@@ -392,7 +392,7 @@ func (p *peer) respondCreateChild(sa *ikeSA, h wire.Header, inner []wire.Payload
 	// anyway, once the initiator has surely had our answer or given up
 	// (its whole retransmission schedule).
 	time.AfterFunc(p.retransmitBudget()+5*time.Second, func() { p.post(evFinishRekey{sa: sa, old: old, new: child}) })
-	p.log.Info("CHILD_SA rekeyed by the peer", "old_spi_in", fmt.Sprintf("%08x", old.spiIn), "new_spi_in", fmt.Sprintf("%08x", spiIn))
+	p.log.Info("CHILD_SA rekeyed by the peer", "old_spi_in", hex32(old.spiIn), "new_spi_in", hex32(spiIn))
 }
 
 // finishRekey switches a rekey responder's outbound traffic to the new
@@ -594,7 +594,7 @@ func (p *peer) adoptIKESA(old, nsa *ikeSA, first bool) {
 	p.armIKERekey(nsa, first)
 	p.publish()
 	p.log.Info("IKE SA rekeyed", "suite", nsa.suite.String(),
-		"spi_i", fmt.Sprintf("%016x", nsa.spiI), "spi_r", fmt.Sprintf("%016x", nsa.spiR))
+		"spi_i", hex64(nsa.spiI), "spi_r", hex64(nsa.spiR))
 }
 
 // rekeyKeys derives the keys of a rekeyed IKE SA from its predecessor

@@ -264,7 +264,7 @@ func (p *peer) dropOtherSAs(keep *ikeSA) {
 	for _, o := range p.sas {
 		if o != keep && !o.established.IsZero() {
 			p.log.Info("peer restarted (INITIAL_CONTACT): removing its old IKE SA",
-				"spi_i", fmt.Sprintf("%016x", o.spiI), "spi_r", fmt.Sprintf("%016x", o.spiR))
+				"spi_i", hex64(o.spiI), "spi_r", hex64(o.spiR))
 			p.removeSA(o, "peer sent INITIAL_CONTACT")
 		}
 	}

@@ -104,7 +104,9 @@ func (m *Memory) AllocSPI(src, dst netip.Addr, reqid uint32) (uint32, error) {
 			continue
 		}
 		m.reserved[k] = now
-		m.log.Debug("xfrm: allocated SPI", "src", src, "dst", dst, "spi", hexSPI(spi), "reqid", hexReqid(reqid))
+		if m.debug() {
+			m.log.Debug("xfrm: allocated SPI", "src", src, "dst", dst, "spi", hexSPI(spi), "reqid", hexReqid(reqid))
+		}
 		return spi, nil
 	}
 	return 0, fmt.Errorf("xfrm: AllocSPI %v: no free SPI after 64 tries", dst)
@@ -151,7 +153,9 @@ func (m *Memory) DeleteSA(dst netip.Addr, spi uint32) error {
 	k := stateKey{dst, spi}
 	if _, ok := m.states[k]; ok {
 		delete(m.states, k)
-		m.log.Debug("xfrm: delete SA", "dst", dst, "spi", hexSPI(spi))
+		if m.debug() {
+			m.log.Debug("xfrm: delete SA", "dst", dst, "spi", hexSPI(spi))
+		}
 	}
 	delete(m.reserved, k)
 	return nil
@@ -220,7 +224,9 @@ func (m *Memory) SetPolicy(p Policy) error {
 	}
 	_, replaced := m.policies[p.key()]
 	m.policies[p.key()] = p
-	m.log.Debug("xfrm: set policy", "policy", p.String(), "replaced", replaced)
+	if m.debug() {
+		m.log.Debug("xfrm: set policy", "policy", p.String(), "replaced", replaced)
+	}
 	return nil
 }
 
@@ -233,7 +239,9 @@ func (m *Memory) DeletePolicy(p Policy) error {
 	}
 	if _, ok := m.policies[p.key()]; ok {
 		delete(m.policies, p.key())
-		m.log.Debug("xfrm: delete policy", "policy", p.String())
+		if m.debug() {
+			m.log.Debug("xfrm: delete policy", "policy", p.String())
+		}
 	}
 	return nil
 }
@@ -355,6 +363,10 @@ func comparePolicies(a, b Policy) int {
 	}
 	return 0
 }
+
+// debug reports whether debug logging is on: the messages' arguments are
+// formatted only then (a benchmark installs thousands of states a second).
+func (m *Memory) debug() bool { return m.log.Enabled(context.Background(), slog.LevelDebug) }
 
 func hexSPI(spi uint32) string     { return fmt.Sprintf("%08x", spi) }
 func hexReqid(reqid uint32) string { return fmt.Sprintf("%#x", reqid) }

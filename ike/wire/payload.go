@@ -85,22 +85,36 @@ func ParsePayloads(first PayloadType, b []byte) ([]Payload, error) {
 	return parsePayloads(first, b, 0)
 }
 
+// payloadWhere names a payload type in a parse error, without building
+// the string until the error is formatted.
+type payloadWhere PayloadType
+
+func (w payloadWhere) String() string { return PayloadType(w).String() + " payload" }
+
 // parsePayloads is ParsePayloads with error offsets shifted by base.
 func parsePayloads(next PayloadType, b []byte, base int) ([]Payload, error) {
-	var ps []Payload
+	if next == PayloadNone {
+		if len(b) != 0 {
+			return nil, syntaxErr("payload chain", base, "%d bytes after the last payload", len(b))
+		}
+		return nil, nil
+	}
+	ps := make([]Payload, 0, 8) // IKE messages rarely carry more
 	off := 0
 	for next != PayloadNone {
-		where := next.String() + " payload"
+		// The payload named in errors (built only for one: this loop runs
+		// for every payload of every datagram).
+		where := payloadWhere(next)
 		rest := b[off:]
 		if len(rest) < genericHeaderLen {
-			return nil, syntaxErr(where, base+off, "%d bytes left, shorter than %d-byte generic payload header", len(rest), genericHeaderLen)
+			return nil, syntaxErr(where.String(), base+off, "%d bytes left, shorter than %d-byte generic payload header", len(rest), genericHeaderLen)
 		}
 		plen := int(binary.BigEndian.Uint16(rest[2:4]))
 		if plen < genericHeaderLen {
-			return nil, syntaxErr(where, base+off, "length %d shorter than %d-byte generic payload header", plen, genericHeaderLen)
+			return nil, syntaxErr(where.String(), base+off, "length %d shorter than %d-byte generic payload header", plen, genericHeaderLen)
 		}
 		if plen > len(rest) {
-			return nil, syntaxErr(where, base+off, "length %d exceeds the %d bytes left", plen, len(rest))
+			return nil, syntaxErr(where.String(), base+off, "length %d exceeds the %d bytes left", plen, len(rest))
 		}
 		critical := rest[1]&flagCritical != 0
 		body := rest[genericHeaderLen:plen]
@@ -109,7 +123,7 @@ func parsePayloads(next PayloadType, b []byte, base int) ([]Payload, error) {
 			p = &Unknown{PayloadType: next, Critical: critical}
 		}
 		if err := p.parseBody(body); err != nil {
-			return nil, syntaxErr(where, base+off, "%v", err)
+			return nil, syntaxErr(where.String(), base+off, "%v", err)
 		}
 		ps = append(ps, p)
 		off += plen
@@ -121,7 +135,7 @@ func parsePayloads(next PayloadType, b []byte, base int) ([]Payload, error) {
 		}
 		if next == PayloadSK || next == PayloadSKF {
 			if off != len(b) {
-				return nil, syntaxErr(where, base+off-plen, "must be the last payload, but %d bytes follow it", len(b)-off)
+				return nil, syntaxErr(where.String(), base+off-plen, "must be the last payload, but %d bytes follow it", len(b)-off)
 			}
 			return ps, nil
 		}
