@@ -19,6 +19,7 @@ import (
 
 	"metro/control"
 	"metro/daemon"
+	"metro/logbuf"
 	"metro/policy"
 )
 
@@ -101,7 +102,11 @@ func run(args []string, stderr io.Writer) int {
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Routine lines are written in batches (logbuf); warnings and errors
+	// at once. Flushed before metrod prints its own last words and at exit.
+	lw := logbuf.NewWriter(stderr)
+	defer lw.Flush()
+	log := slog.New(logbuf.NewHandler(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: level}), lw, slog.LevelWarn))
 
 	opts := daemon.Options{
 		Load: policy.LoadOptions{
@@ -125,6 +130,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if *check {
 		if err := daemon.Check(opts, stdout); err != nil {
+			lw.Flush()
 			fmt.Fprintf(stderr, "metrod: configuration is not valid: %v\n", err)
 			return 1
 		}
@@ -149,6 +155,7 @@ func run(args []string, stderr io.Writer) int {
 	err := daemon.Run(ctx, opts)
 	n.notify(sdnotify.SdNotifyStopping)
 	if err != nil {
+		lw.Flush()
 		fmt.Fprintf(stderr, "metrod: %v\n", err)
 		return 1
 	}
