@@ -214,7 +214,9 @@ func (n *Node) RemovePeer(ctx context.Context, local, remote netip.Addr, dropPol
 	if p == nil {
 		return fmt.Errorf("no peer %s from %s", remote, local)
 	}
-	unwatch()
+	if unwatch != nil { // nil once Close took them all
+		unwatch()
+	}
 	p.post(evClose{})
 	select {
 	case <-p.done:

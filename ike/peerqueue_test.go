@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"metro/auth"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -309,5 +310,20 @@ func TestPostWakesPeer(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestRemovePeerAfterClose: metro-bench removes peers while the node is
+// closing; RemovePeer must not trip over the AfterFunc stops Close took.
+func TestRemovePeerAfterClose(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	n := NewNode(Config{Log: log, Kernel: xfrm.NewMemory(log), Transport: &memNet{}, OnDemand: true})
+	local, remote := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	if err := n.AddPeer(context.Background(), PeerConfig{Local: local, Remote: remote, PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close(context.Background())
+	if err := n.RemovePeer(context.Background(), local, remote, true); err != nil {
+		t.Fatalf("RemovePeer after Close: %v", err)
 	}
 }
