@@ -115,6 +115,9 @@ type Node struct {
 	// holds the peer until then, and outlives peers that RemovePeer or
 	// Close stopped (the daemon's lives as long as the process).
 	unwatch map[*peer]func() bool
+	// leaving are peers RemovePeer took out that may still be shutting
+	// down (its caller can give up waiting); Close waits for them too.
+	leaving map[*peer]bool
 }
 
 type pairKey struct{ local, remote netip.Addr }
@@ -162,6 +165,7 @@ func NewNode(cfg Config) *Node {
 		unknown:   map[netip.Addr]bool{},
 		firstSent: map[netip.Addr]bool{},
 		unwatch:   map[*peer]func() bool{},
+		leaving:   map[*peer]bool{},
 	}
 }
 
@@ -210,10 +214,28 @@ func (n *Node) RemovePeer(ctx context.Context, local, remote netip.Addr, dropPol
 	delete(n.peers, k)
 	unwatch := n.unwatch[p]
 	delete(n.unwatch, p)
+	if p != nil {
+		n.leaving[p] = true
+	}
 	n.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("no peer %s from %s", remote, local)
 	}
+	defer func() {
+		select {
+		case <-p.done:
+			n.mu.Lock()
+			delete(n.leaving, p)
+			n.mu.Unlock()
+		default: // still going: Close waits for it, and it leaves the set when done
+			go func() {
+				<-p.done
+				n.mu.Lock()
+				delete(n.leaving, p)
+				n.mu.Unlock()
+			}()
+		}
+	}()
 	if unwatch != nil { // nil once Close took them all
 		unwatch()
 	}
@@ -292,6 +314,9 @@ func (n *Node) Close(ctx context.Context) {
 	n.closed = true
 	peers := make([]*peer, 0, len(n.peers))
 	for _, p := range n.peers {
+		peers = append(peers, p)
+	}
+	for p := range n.leaving {
 		peers = append(peers, p)
 	}
 	unwatch := n.unwatch

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"metro/auth"
@@ -326,4 +327,65 @@ func TestRemovePeerAfterClose(t *testing.T) {
 	if err := n.RemovePeer(context.Background(), local, remote, true); err != nil {
 		t.Fatalf("RemovePeer after Close: %v", err)
 	}
+}
+
+// blockingKernel holds DeleteSA until release is closed.
+type blockingKernel struct {
+	*xfrm.Memory
+	release chan struct{}
+}
+
+func (k blockingKernel) DeleteSA(dst netip.Addr, spi uint32) error {
+	<-k.release
+	return k.Memory.DeleteSA(dst, spi)
+}
+
+// TestCloseWaitsForLeavingPeer: a peer whose RemovePeer gave up waiting (its
+// shutdown is stuck in a kernel call) is still waited for by Close, and
+// leaves the node's books once it finished.
+func TestCloseWaitsForLeavingPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := &memNet{}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a := newHost(t, net, "10.0.0.1", Config{})
+		b := newHost(t, net, "10.0.0.2", Config{})
+		connect(t, ctx, a, b, "k", "k")
+		waitState(t, a, StateEstablished)
+		waitState(t, b, StateEstablished)
+		release := make(chan struct{})
+		a.node.cfg.Kernel = blockingKernel{a.kernel, release}
+
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		err := a.node.RemovePeer(rctx, a.addr, b.addr, false)
+		rcancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("RemovePeer with a stuck kernel: %v, want the deadline", err)
+		}
+		closed := make(chan struct{})
+		go func() {
+			a.node.Close(ctx)
+			close(closed)
+		}()
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Fatal("Close returned while a removed peer was still shutting down")
+		default:
+		}
+		close(release)
+		synctest.Wait()
+		select {
+		case <-closed:
+		default:
+			t.Fatal("Close did not return once the peer finished")
+		}
+		a.node.mu.Lock()
+		left := len(a.node.leaving)
+		a.node.mu.Unlock()
+		if left != 0 {
+			t.Errorf("%d peers still leaving after they finished", left)
+		}
+		b.node.Close(ctx)
+	})
 }
