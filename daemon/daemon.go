@@ -443,7 +443,7 @@ func (d *daemon) monitorKernel(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case ev := <-events:
-				if ev.Kind == xfrm.Overflow {
+				if ev.Kind == xfrm.Resync {
 					d.log.Warn("kernel event queue overflowed; some ACQUIRE/EXPIRE events were lost (rekey timers and retries still run)")
 					continue
 				}

@@ -16,9 +16,11 @@ const (
 	SoftExpire
 	// HardExpire: the kernel deleted a state that reached a hard limit.
 	HardExpire
-	// Overflow: the monitor socket lost events (ENOBUFS); the daemon must
-	// re-list states and policies to resynchronise.
-	Overflow
+	// Resync: the monitor socket overflowed (ENOBUFS) or truncated a
+	// datagram, so notifications were lost; the receiver must compare
+	// what it believes installed with the kernel's tables (Kernel.SAs).
+	// The monitor keeps running and sends the notifications after it.
+	Resync
 )
 
 func (k EventKind) String() string {
@@ -29,8 +31,8 @@ func (k EventKind) String() string {
 		return "soft-expire"
 	case HardExpire:
 		return "hard-expire"
-	case Overflow:
-		return "overflow"
+	case Resync:
+		return "resync"
 	}
 	return fmt.Sprintf("EventKind(%d)", k)
 }

@@ -21,9 +21,10 @@ const monitorRcvBuf = 8 << 20
 // until ctx is done (then it returns nil). It opens its own NETLINK_XFRM
 // socket in the calling thread's network namespace, subscribed to
 // XFRMNLGRP_ACQUIRE and XFRMNLGRP_EXPIRE. When the socket overflows
-// (ENOBUFS) notifications are lost and an Overflow event is sent: the
-// daemon must then re-list the kernel tables. Sending on events blocks, so
-// a slow reader shows up as overflows, not as lost memory.
+// (ENOBUFS) notifications are lost: Monitor logs it, sends a Resync event
+// (the receiver must compare what it believes installed with the kernel's
+// tables) and keeps reading. Sending on events blocks, so a slow reader
+// shows up as overflows, not as lost memory.
 func Monitor(ctx context.Context, log *slog.Logger, events chan<- Event) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -48,6 +49,31 @@ func Monitor(ctx context.Context, log *slog.Logger, events chan<- Event) error {
 		}
 	}()
 
+	recv := func(buf []byte) (n, flags int, from unix.Sockaddr, err error) {
+		var rerr error
+		err = rc.Read(func(fd uintptr) bool {
+			n, _, flags, from, rerr = unix.Recvmsg(int(fd), buf, nil, 0)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("reading: %w", err)
+		}
+		if rerr != nil {
+			return 0, 0, nil, fmt.Errorf("recvmsg: %w", rerr)
+		}
+		return n, flags, from, nil
+	}
+	return monitorLoop(ctx, log, recv, events)
+}
+
+// monitorRecv reads one datagram of the monitor socket (recvmsg). Errors
+// wrap the errno: ENOBUFS (the socket overflowed) and EINTR are not fatal.
+type monitorRecv func(buf []byte) (n, flags int, from unix.Sockaddr, err error)
+
+// monitorLoop is Monitor's reading loop over recv (the socket, or a fake
+// in tests): it parses the datagrams into events and turns overflows into
+// Resync events, until ctx is done or recv fails.
+func monitorLoop(ctx context.Context, log *slog.Logger, recv monitorRecv, events chan<- Event) error {
 	send := func(ev Event) bool {
 		select {
 		case events <- ev:
@@ -58,39 +84,29 @@ func Monitor(ctx context.Context, log *slog.Logger, events chan<- Event) error {
 	}
 	buf := make([]byte, 1<<16)
 	for {
-		var (
-			n, flags int
-			from     unix.Sockaddr
-			rerr     error
-		)
-		err := rc.Read(func(fd uintptr) bool {
-			n, _, flags, from, rerr = unix.Recvmsg(int(fd), buf, nil, 0)
-			return !errors.Is(rerr, unix.EAGAIN)
-		})
+		n, flags, from, err := recv(buf)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("xfrm monitor: reading: %w", err)
-		}
 		switch {
-		case errors.Is(rerr, unix.ENOBUFS):
-			log.Warn("xfrm monitor: kernel notifications lost (socket overflow)")
-			if !send(Event{Kind: Overflow}) {
+		case errors.Is(err, unix.ENOBUFS):
+			// The kernel dropped notifications; the socket stays usable.
+			log.Debug("xfrm monitor: kernel notifications lost (socket overflow): asking for a resync")
+			if !send(Event{Kind: Resync}) {
 				return nil
 			}
 			continue
-		case errors.Is(rerr, unix.EINTR):
+		case errors.Is(err, unix.EINTR):
 			continue
-		case rerr != nil:
-			return fmt.Errorf("xfrm monitor: recvmsg: %w", rerr)
+		case err != nil:
+			return fmt.Errorf("xfrm monitor: %w", err)
 		}
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // only the kernel may speak on these groups
 		}
 		if flags&unix.MSG_TRUNC != 0 {
-			log.Warn("xfrm monitor: truncated netlink datagram", "size", n)
-			if !send(Event{Kind: Overflow}) {
+			log.Warn("xfrm monitor: truncated netlink datagram: asking for a resync", "size", n)
+			if !send(Event{Kind: Resync}) {
 				return nil
 			}
 			continue
