@@ -13,7 +13,10 @@ import (
 
 type (
 	evDPD    struct{}
-	evKernel struct{ ev xfrm.Event }
+	evKernel struct {
+		ev     xfrm.Event
+		resync *resyncRun // for xfrm.Resync, posted by Node.Resync
+	}
 )
 
 // ikeIdleMax is how long IKE may stay silent while ESP flows before a
@@ -74,7 +77,13 @@ func (p *peer) onDPD(ctx context.Context) error {
 }
 
 // KernelEvent hands a kernel ACQUIRE or EXPIRE to the peer it concerns.
+// A Resync event concerns every peer and waits for them: the caller
+// handles it with Resync instead; KernelEvent ignores it.
 func (n *Node) KernelEvent(ev xfrm.Event) {
+	if ev.Kind == xfrm.Resync {
+		n.log.Debug("kernel resync event: call Node.Resync")
+		return
+	}
 	n.mu.Lock()
 	p := n.peers[pairKey{ev.Src, ev.Dst}]
 	if p == nil {
@@ -82,7 +91,7 @@ func (n *Node) KernelEvent(ev xfrm.Event) {
 	}
 	n.mu.Unlock()
 	if p != nil {
-		p.post(evKernel{ev})
+		p.post(evKernel{ev: ev})
 	}
 }
 
@@ -104,11 +113,23 @@ func (p *peer) onKernelEvent(e evKernel) {
 	case xfrm.HardExpire:
 		if sa := p.current; sa != nil && sa.child != nil && (sa.child.spiIn == ev.SPI || sa.child.spiOut == ev.SPI) {
 			p.log.Warn("CHILD_SA reached its hard lifetime before it was rekeyed; negotiating again", "spi", hex32(ev.SPI))
-			p.deleteIKESA(sa)
-			p.setState(StateConnecting, "CHILD_SA expired")
-			if !p.onDemand() {
-				p.post(evInitiate{})
-			}
+			p.childLost(sa, "CHILD_SA expired")
 		}
+	case xfrm.Resync:
+		if e.resync != nil {
+			p.onResync(e.resync)
+		}
+	}
+}
+
+// childLost handles a CHILD_SA whose kernel states are gone (hard expiry,
+// or found missing by Resync): its IKE SA is deleted (the peer gets a
+// DELETE) and, in connect mode, a new one is negotiated at once; on demand
+// the peer goes idle until traffic waits for an SA.
+func (p *peer) childLost(sa *ikeSA, why string) {
+	p.deleteIKESA(sa)
+	p.setState(StateConnecting, why)
+	if !p.onDemand() {
+		p.post(evInitiate{})
 	}
 }

@@ -188,7 +188,7 @@ func TestPostHammer(t *testing.T) {
 				case 0:
 					p.post(evTimer{})
 				case 1:
-					p.post(evKernel{xfrm.Event{Kind: xfrm.SoftExpire, Src: local, Dst: remote, SPI: uint32(seq)}})
+					p.post(evKernel{ev: xfrm.Event{Kind: xfrm.SoftExpire, Src: local, Dst: remote, SPI: uint32(seq)}})
 				}
 			}
 		}()
