@@ -434,9 +434,24 @@ func addrList(as []netip.Addr) string {
 }
 
 // monitorKernel feeds the kernel's ACQUIRE and EXPIRE events to the IKE
-// node: on-demand negotiation and expiry-driven rekeys.
+// node: on-demand negotiation and expiry-driven rekeys. When the monitor
+// reports lost notifications (xfrm.Resync), the node's CHILD_SAs are
+// checked against the kernel (ike.Node.Resync, which logs what it did) on
+// a goroutine of their own, so events keep flowing meanwhile; overflows
+// during a check make one more check after it.
 func (d *daemon) monitorKernel(ctx context.Context) {
 	events := make(chan xfrm.Event, 256)
+	resync := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resync:
+				d.node.Resync(ctx)
+			}
+		}
+	}()
 	go func() {
 		for {
 			select {
@@ -444,7 +459,10 @@ func (d *daemon) monitorKernel(ctx context.Context) {
 				return
 			case ev := <-events:
 				if ev.Kind == xfrm.Resync {
-					d.log.Warn("kernel event queue overflowed; some ACQUIRE/EXPIRE events were lost (rekey timers and retries still run)")
+					select {
+					case resync <- struct{}{}:
+					default: // one is pending already: it covers this loss too
+					}
 					continue
 				}
 				d.log.Debug("kernel event", "event", ev.String())
