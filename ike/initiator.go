@@ -240,6 +240,14 @@ func (p *peer) sendAuthFailedInfo(sa *ikeSA) {
 // (the rule RFC 7296 2.8.1 gives for simultaneous rekeying), and its
 // initiator deletes it. Both hosts know all four nonces, so they agree.
 func (p *peer) established(sa *ikeSA) {
+	// The IKE_SA_INIT messages were signed in AUTH and are not needed
+	// again (a late copy of the request is ignored): an IKE SA lives for
+	// hours, and these are half a kilobyte of it.
+	sa.initReq, sa.initResp = nil, nil
+	if sa.halfOpen != nil {
+		sa.halfOpen.Stop() // it would hold the SA for 30 s for nothing
+		sa.halfOpen = nil
+	}
 	winner := sa
 	for _, o := range p.sas {
 		if o == sa || o.established.IsZero() || o.child == nil || o.deleted {

@@ -627,6 +627,10 @@ func (p *peer) shutdown() {
 // removeSA forgets an IKE SA and removes its child states from the kernel.
 func (p *peer) removeSA(sa *ikeSA, why string) {
 	sa.deleted = true
+	if sa.halfOpen != nil {
+		sa.halfOpen.Stop()
+		sa.halfOpen = nil
+	}
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}

@@ -156,7 +156,7 @@ func (p *peer) respondInit(ev evPacket) {
 		p.transmit(Keepalive, netip.AddrPortFrom(ev.to.Addr(), p.n.cfg.NATTPort),
 			netip.AddrPortFrom(ev.from.Addr(), p.n.cfg.NATTPort))
 	}
-	time.AfterFunc(halfOpenTimeout, func() { p.post(evHalfOpen{sa: sa}) })
+	sa.halfOpen = time.AfterFunc(halfOpenTimeout, func() { p.post(evHalfOpen{sa: sa}) })
 }
 
 // respondAuth answers an IKE_AUTH request:

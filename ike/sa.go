@@ -39,7 +39,8 @@ type ikeSA struct {
 	// The IKE_SA_INIT messages, signed in AUTH (RFC 7296 2.15).
 	initReq, initResp []byte
 
-	created     time.Time // responder: when we answered the IKE_SA_INIT
+	created     time.Time   // responder: when we answered the IKE_SA_INIT
+	halfOpen    *time.Timer // responder: drops the SA if IKE_AUTH never comes
 	established time.Time
 	child       *childSA   // the CHILD_SA carrying traffic
 	retired     []*childSA // replaced by a rekey, states on their way out

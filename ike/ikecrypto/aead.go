@@ -1,6 +1,7 @@
 package ikecrypto
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -15,19 +16,29 @@ const aeadIVLen = 8
 // aeadCipher is the SK payload protection of RFC 5282 (AES-GCM) and RFC 7634
 // (ChaCha20-Poly1305): nonce = salt(4) || IV(8), associated data = IKE header
 // and SK payload header, no padding beyond the pad-length byte on seal.
+//
+// It keeps the key, not the AEAD: an IKE SA protects a handful of messages
+// in its life (IKE_AUTH, then liveness checks, rekeys, deletes), while an
+// AES-GCM instance with its key schedule and GHASH table is about 1 KiB a
+// direction, held for hours by every IKE SA and marked by the garbage
+// collector at every cycle. Building it per message costs well under a
+// microsecond next to the message's own handling.
 type aeadCipher struct {
-	aead cipher.AEAD
-	salt [saltLen]byte
+	build    func(key []byte) (cipher.AEAD, error)
+	key      []byte
+	overhead int
+	salt     [saltLen]byte
 	// counter yields the explicit IVs. It starts at a random value and only
 	// ever increments, so an IV never repeats under one key for 2^64 messages.
 	counter atomic.Uint64
 }
 
-func newAEADCipher(aead cipher.AEAD, salt []byte) (*aeadCipher, error) {
-	if aead.NonceSize() != saltLen+aeadIVLen {
-		return nil, fmt.Errorf("ikecrypto: AEAD nonce is %d bytes, want %d", aead.NonceSize(), saltLen+aeadIVLen)
-	}
-	c := &aeadCipher{aead: aead}
+// newAEADCipher returns the cipher that builds its AEAD with build for each
+// message. The key's length was checked against the transform; the AEADs
+// metro uses all take a 12-byte nonce and add a 16-byte ICV
+// (TestAEADShapes).
+func newAEADCipher(build func(key []byte) (cipher.AEAD, error), key, salt []byte) (*aeadCipher, error) {
+	c := &aeadCipher{build: build, key: bytes.Clone(key), overhead: aeadICVLen}
 	copy(c.salt[:], salt)
 	var start [8]byte
 	if _, err := rand.Read(start[:]); err != nil {
@@ -37,8 +48,21 @@ func newAEADCipher(aead cipher.AEAD, salt []byte) (*aeadCipher, error) {
 	return c, nil
 }
 
+// aeadICVLen is the integrity check value of AES-GCM-16 and
+// ChaCha20-Poly1305.
+const aeadICVLen = 16
+
+// aead builds the AEAD; the key was accepted once, so it cannot fail.
+func (c *aeadCipher) aead() cipher.AEAD {
+	a, err := c.build(c.key)
+	if err != nil {
+		panic("ikecrypto: an accepted AEAD key was refused: " + err.Error())
+	}
+	return a
+}
+
 func (c *aeadCipher) SealedLen(n int) int {
-	return aeadIVLen + n + 1 + c.aead.Overhead()
+	return aeadIVLen + n + 1 + c.overhead
 }
 
 func (c *aeadCipher) Seal(dst, aad, plaintext []byte) []byte {
@@ -52,18 +76,18 @@ func (c *aeadCipher) Seal(dst, aad, plaintext []byte) []byte {
 	var nonce [saltLen + aeadIVLen]byte
 	copy(nonce[:], c.salt[:])
 	copy(nonce[saltLen:], iv)
-	c.aead.Seal(inner[:0], nonce[:], inner, aad)
+	c.aead().Seal(inner[:0], nonce[:], inner, aad)
 	return ret
 }
 
 func (c *aeadCipher) Open(aad, body []byte) ([]byte, error) {
-	if len(body) < aeadIVLen+1+c.aead.Overhead() {
-		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrShortBody, len(body), aeadIVLen+1+c.aead.Overhead())
+	if len(body) < aeadIVLen+1+c.overhead {
+		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrShortBody, len(body), aeadIVLen+1+c.overhead)
 	}
 	var nonce [saltLen + aeadIVLen]byte
 	copy(nonce[:], c.salt[:])
 	copy(nonce[saltLen:], body[:aeadIVLen])
-	pt, err := c.aead.Open(nil, nonce[:], body[aeadIVLen:], aad)
+	pt, err := c.aead().Open(nil, nonce[:], body[aeadIVLen:], aad)
 	if err != nil {
 		return nil, ErrAuth
 	}

@@ -354,3 +354,21 @@ func TestCipherFromDerivedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAEADShapes: every AEAD transform builds an AEAD with the nonce and
+// ICV sizes the SK payload code assumes, for each of its key lengths.
+func TestAEADShapes(t *testing.T) {
+	for _, e := range encrs {
+		if !e.AEAD {
+			continue
+		}
+		c, err := e.NewIKECipher(make([]byte, e.KeyLen), nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		a := c.(*aeadCipher).aead()
+		if a.NonceSize() != saltLen+aeadIVLen || a.Overhead() != aeadICVLen {
+			t.Errorf("%s: nonce %d bytes, ICV %d, want %d and %d", e.Name, a.NonceSize(), a.Overhead(), saltLen+aeadIVLen, aeadICVLen)
+		}
+	}
+}

@@ -87,23 +87,27 @@ func (e *Encr) NewIKECipher(encKey []byte, integ *Integ, integKey []byte) (Ciphe
 
 func (e *Encr) newAEAD(encKey []byte) (Cipher, error) {
 	key, salt := encKey[:len(encKey)-saltLen], encKey[len(encKey)-saltLen:]
-	var (
-		aead cipher.AEAD
-		err  error
-	)
+	var build func(key []byte) (cipher.AEAD, error)
 	switch e.ID {
 	case wire.ENCR_AES_GCM_16:
-		var block cipher.Block
-		if block, err = aes.NewCipher(key); err == nil {
-			aead, err = cipher.NewGCM(block)
-		}
+		build = newAESGCM
 	case wire.ENCR_CHACHA20_POLY1305:
-		aead, err = chacha20poly1305.New(key)
+		build = chacha20poly1305.New
 	default:
-		err = fmt.Errorf("no AEAD construction for transform %d", e.ID)
+		return nil, fmt.Errorf("ikecrypto: %s: no AEAD construction for transform %d", e.Name, e.ID)
 	}
+	c, err := newAEADCipher(build, key, salt)
 	if err != nil {
 		return nil, fmt.Errorf("ikecrypto: %s: %w", e.Name, err)
 	}
-	return newAEADCipher(aead, salt)
+	return c, nil
+}
+
+// newAESGCM is AES-GCM with the 16-byte ICV of ENCR_AES_GCM_16.
+func newAESGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
