@@ -26,7 +26,7 @@
 #
 # Trials: this kind of machine (a shared VM) changes speed from one second
 # to the next by 20 % or more, so one measurement of each side proves
-# little. The script runs T trials (default 3), each a fresh metrod, a
+# little. The script runs T trials (default 5), each a fresh metrod, a
 # fresh charon and the crypto floor measured right before them, and
 # reports the median of each row; "CPU per setup / floor" is the median
 # of the per-trial ratios. Every trial is listed under the table.
@@ -37,9 +37,9 @@
 #   libstrongswan-standard-plugins (openssl: X25519, AES-GCM).
 set -euo pipefail
 
-N=${BENCH_N:-2000}
+N=${BENCH_N:-3000}
 C=${BENCH_C:-50}
-T=${BENCH_TRIALS:-3}
+T=${BENCH_TRIALS:-5}
 OUT=""
 while getopts "n:c:t:o:" opt; do
 	case $opt in
