@@ -93,7 +93,7 @@ func offer(props []ikecrypto.Proposal, proto wire.ProtocolID, spi []byte) *wire.
 // accepted converts a chosen suite back into the single proposal a responder
 // returns.
 func accepted(s suite, number uint8, proto wire.ProtocolID, spi []byte) *wire.SA {
-	p := wire.Proposal{Number: number, Protocol: proto, SPI: spi}
+	p := wire.Proposal{Number: number, Protocol: proto, SPI: spi, Transforms: make([]wire.Transform, 0, 5)}
 	t := wire.Transform{Type: wire.TransformENCR, ID: s.Encr.ID}
 	if s.Encr.ID != wire.ENCR_CHACHA20_POLY1305 {
 		t.KeyLength = uint16(s.Encr.KeyBits)

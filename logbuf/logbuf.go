@@ -71,9 +71,9 @@ func (b *Writer) flushLocked() error {
 		return b.err
 	}
 	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
-	if cap(b.buf) > maxBuffered {
-		b.buf = nil // a burst grew it: let it go
+	b.buf = b.buf[:0] // kept for the next batch (at most 2*maxBuffered)
+	if cap(b.buf) > 2*maxBuffered {
+		b.buf = nil // an unusually long record grew it: let it go
 	}
 	if err != nil {
 		b.err = err
