@@ -44,7 +44,7 @@ func registerVariableFlags(fs *flag.FlagSet) map[string]string {
 		if v.Flag == "" {
 			continue
 		}
-		fs.String(v.Flag, "", "`value` of "+v.Name+" (wins over the environment and the config file)")
+		fs.String(v.Flag, "", v.Name+": "+v.Doc+" Wins over the environment and the config file.")
 		names[v.Flag] = v.Name
 	}
 	return names
