@@ -31,7 +31,6 @@ type Writer struct {
 	w     io.Writer
 	buf   []byte
 	timer *time.Timer // pending flush, nil when the buffer is empty
-	err   error       // first write error, returned by later calls
 }
 
 // NewWriter returns a Writer that writes to w.
@@ -42,9 +41,6 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 func (b *Writer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err != nil {
-		return 0, b.err
-	}
 	b.buf = append(b.buf, p...)
 	if len(b.buf) >= maxBuffered {
 		return len(p), b.flushLocked()
@@ -55,7 +51,9 @@ func (b *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush writes what is buffered now.
+// Flush writes what is buffered now. A failed write drops that batch and
+// is returned; later lines are written as usual (a daemon must not go
+// silent for good because its stderr failed once, say on a full disk).
 func (b *Writer) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -67,16 +65,13 @@ func (b *Writer) flushLocked() error {
 		b.timer.Stop()
 		b.timer = nil
 	}
-	if len(b.buf) == 0 || b.err != nil {
-		return b.err
+	if len(b.buf) == 0 {
+		return nil
 	}
 	_, err := b.w.Write(b.buf)
 	b.buf = b.buf[:0] // kept for the next batch (at most 2*maxBuffered)
 	if cap(b.buf) > 2*maxBuffered {
 		b.buf = nil // an unusually long record grew it: let it go
-	}
-	if err != nil {
-		b.err = err
 	}
 	return err
 }

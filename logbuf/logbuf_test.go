@@ -125,8 +125,20 @@ func TestWriteErrorIsReported(t *testing.T) {
 	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "stderr closed") {
 		t.Fatalf("Flush error %v", err)
 	}
-	if _, err := w.Write([]byte("b\n")); err == nil {
-		t.Fatal("write after a failed flush succeeded")
+	// The failed batch is dropped; the writer does not give up for good
+	// (a full disk frees up, say): later lines, warnings and errors
+	// included, are written once stderr takes them again.
+	rec.mu.Lock()
+	rec.err = nil
+	rec.mu.Unlock()
+	if _, err := w.Write([]byte("b\n")); err != nil {
+		t.Fatalf("write after a failed flush: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush once stderr works again: %v", err)
+	}
+	if _, out := rec.state(); out != "b\n" {
+		t.Fatalf("after the error: %q written, want only the new line", out)
 	}
 }
 
