@@ -141,7 +141,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "metrod: %v\n", err)
 		return 2
 	}
-	defer prof.stop(stderr)
+	defer func() {
+		lw.Flush() // the log lines before what the profiler prints
+		prof.stop(stderr)
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n := newNotifier(log)
