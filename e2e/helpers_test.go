@@ -79,3 +79,20 @@ func TestHostHelpers(t *testing.T) {
 		t.Errorf("Stop took %v, exited=%v", time.Since(start), p.Exited())
 	}
 }
+
+func TestProcName(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"/usr/local/bin/metrod", []string{"--debug"}, "metrod"},
+		{"env", []string{"METRO_START=on-demand", "A=b", "/x/bin/metrod", "--debug"}, "metrod"},
+		{"/usr/bin/env", []string{"-i", "X=1", "charon"}, "charon"},
+		{"env", nil, "env"},
+	} {
+		if got := procName(c.name, c.args); got != c.want {
+			t.Errorf("procName(%q, %q) = %q, want %q", c.name, c.args, got, c.want)
+		}
+	}
+}

@@ -153,7 +153,7 @@ var procSeq atomic.Uint32
 // cleanup, and its log tail is printed when the test failed.
 func (h *Host) Start(t testing.TB, name string, args ...string) *Proc {
 	t.Helper()
-	logPath := filepath.Join(h.out, fmt.Sprintf("%s-%s-%d.log", h.Name, filepath.Base(name), procSeq.Add(1)))
+	logPath := filepath.Join(h.out, fmt.Sprintf("%s-%s-%d.log", h.Name, procName(name, args), procSeq.Add(1)))
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatalf("e2e: %v", err)
@@ -178,6 +178,19 @@ func (h *Host) Start(t testing.TB, name string, args ...string) *Proc {
 		}
 	})
 	return p
+}
+
+// procName names a process's log after the program it runs: for "env
+// VAR=x prog ...", prog, not env.
+func procName(name string, args []string) string {
+	if filepath.Base(name) == "env" {
+		for _, a := range args {
+			if !strings.Contains(a, "=") && !strings.HasPrefix(a, "-") {
+				return filepath.Base(a)
+			}
+		}
+	}
+	return filepath.Base(name)
 }
 
 // Stop sends SIGTERM, then SIGKILL after 5 s, and waits for the process.
