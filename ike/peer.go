@@ -121,15 +121,21 @@ const maxQueuedDatagrams = 64
 // never dropped, since they fire once. Events after the peer finished are
 // dropped.
 func (p *peer) post(ev any) {
+	p.tryPost(ev)
+}
+
+// tryPost is post, reporting whether the event was queued (false: the
+// peer finished, or a datagram found the queue full).
+func (p *peer) tryPost(ev any) bool {
 	p.qmu.Lock()
 	if p.finished {
 		p.qmu.Unlock()
-		return
+		return false
 	}
 	if _, ok := ev.(evPacket); ok && p.queuedPackets >= maxQueuedDatagrams {
 		p.qmu.Unlock()
 		p.log.Debug("event queue full, dropping a datagram")
-		return
+		return false
 	}
 	if _, ok := ev.(evPacket); ok {
 		p.queuedPackets++
@@ -140,13 +146,14 @@ func (p *peer) post(ev any) {
 	p.qmu.Unlock()
 	if start {
 		go p.run()
-		return
+		return true
 	}
 	// The goroutine may be waiting inside an exchange.
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // take removes the oldest queued event; ok is false when there is none.

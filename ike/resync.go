@@ -87,11 +87,15 @@ func (n *Node) Resync(ctx context.Context) ResyncResult {
 	}
 	n.mu.Unlock()
 	r.reports = make(chan resyncReport, len(peers))
+	asked := 0
 	for _, p := range peers {
-		p.post(evKernel{ev: xfrm.Event{Kind: xfrm.Resync}, resync: r})
+		// A peer that finished (removed, shutting down) has nothing to check.
+		if p.tryPost(evKernel{ev: xfrm.Event{Kind: xfrm.Resync}, resync: r}) {
+			asked++
+		}
 	}
 
-	res := ResyncResult{Peers: len(peers), Busy: len(peers)}
+	res := ResyncResult{Peers: asked, Busy: asked}
 	timer := time.NewTimer(resyncWait)
 	defer timer.Stop()
 wait:

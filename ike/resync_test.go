@@ -276,3 +276,22 @@ func TestResyncBusyPeer(t *testing.T) {
 		}
 	})
 }
+
+// TestResyncSkipsFinishedPeers: a peer that already finished (here: the
+// node closed) is not waited for; Resync returns at once.
+func TestResyncSkipsFinishedPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := &memNet{}
+		a := newHost(t, net, "10.0.0.1", Config{OnDemand: true})
+		if err := a.node.AddPeer(context.Background(), PeerConfig{Local: a.addr, Remote: netip.MustParseAddr("10.0.0.2"),
+			PSK: auth.Secret("k"), Reqid: xfrm.ReqidBase + 1}); err != nil {
+			t.Fatal(err)
+		}
+		a.node.Close(context.Background())
+		start := time.Now()
+		res := a.node.Resync(context.Background())
+		if waited := time.Since(start); waited != 0 || res.Busy != 0 || res.Peers != 0 {
+			t.Fatalf("Resync after Close: %+v after %v, want nothing asked and no wait", res, waited)
+		}
+	})
+}
