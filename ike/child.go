@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -42,7 +43,7 @@ func (p *peer) installChild(sa *ikeSA, c *childSA, k childKeys, deferOut bool) e
 	if !k.initiator {
 		inE, inA, outE, outA = ei, ai, er, ar
 	}
-	life := p.childLifetime(sa)
+	life := p.childLifetime(k.initiator)
 	in := espState(s, p.cfg.Remote, p.cfg.Local, c.spiIn, c.reqid, inE, inA)
 	in.ReplayWindow = p.n.cfg.ReplayWindow
 	in.Lifetime = life
@@ -101,23 +102,46 @@ func (p *peer) installPendingOut(c *childSA) {
 	}
 }
 
-// childLifetime returns the kernel limits for a new CHILD_SA: the soft
-// limit a little after our own rekey timer (a fallback), the hard limit at
-// the configured lifetime, when the states go and traffic is blocked.
-func (p *peer) childLifetime(sa *ikeSA) xfrm.Lifetime {
+// childLifetime returns the kernel limits for a new CHILD_SA. Time: the
+// soft limit a little after our own rekey timer (a fallback), the hard
+// limit at the configured lifetime, when the states go and traffic is
+// blocked. Volume (bytes, packets): no timer can tell when, so the soft
+// limit is the rekey, placed like the timer (rekeyShare: first is whether
+// we initiated the exchange that created the SA), the hard limit at the
+// configured volume.
+func (p *peer) childLifetime(first bool) xfrm.Lifetime {
+	var lt xfrm.Lifetime
+	lt.SoftBytes, lt.HardBytes = volumeLimits(p.n.cfg.ChildLifetimeBytes, first)
+	lt.SoftPackets, lt.HardPackets = volumeLimits(p.n.cfg.ChildLifetimePackets, first)
 	l := p.n.cfg.ChildLifetime
 	if l <= 0 {
-		return xfrm.Lifetime{}
+		return lt
 	}
 	l = l.Round(time.Second)
+	lt.HardAdd = l
 	soft := (l * 97 / 100).Truncate(time.Second)
 	if l-soft < time.Second {
 		soft = l - time.Second
 	}
-	if soft <= 0 {
-		return xfrm.Lifetime{HardAdd: l}
+	if soft > 0 {
+		lt.SoftAdd = soft
 	}
-	return xfrm.Lifetime{SoftAdd: soft, HardAdd: l}
+	return lt
+}
+
+// volumeLimits splits a volume limit (0: none) into the kernel's soft
+// limit, at a random point of rekeyShare(first), and hard limit.
+func volumeLimits(limit uint64, first bool) (soft, hard uint64) {
+	if limit == 0 {
+		return 0, 0
+	}
+	lo, hi := rekeyShare(first)
+	pct := float64(lo) + mrand.Float64()*float64(hi-lo)
+	soft = uint64(float64(limit) * pct / 100)
+	if soft >= limit {
+		soft = limit - 1 // below the hard limit (0: no soft limit)
+	}
+	return soft, limit
 }
 
 // espState builds a kernel ESP state for one direction.

@@ -60,6 +60,14 @@ type Config struct {
 	IKELifetime   time.Duration
 	ChildLifetime time.Duration
 
+	// Volume limits of a CHILD_SA's states, bytes and packets; zero means
+	// none. They are kernel limits: the hard limit at the value, the soft
+	// one, whose expiry event starts a rekey, where the time-based rekey
+	// would be (80-88% on the host that created the SA, 92-96% on the
+	// other, random within the range).
+	ChildLifetimeBytes   uint64
+	ChildLifetimePackets uint64
+
 	// DPDInterval is the idle time after which a peer is probed with an
 	// empty INFORMATIONAL (0: never).
 	DPDInterval time.Duration

@@ -40,13 +40,19 @@ const retiredGrace = 2 * time.Second
 // rekeyDelay returns when to rekey an SA of the given lifetime: the host
 // that created the SA first, the other as a fallback, both with jitter.
 func rekeyDelay(life time.Duration, first bool) time.Duration {
-	lo, hi := int64(80), int64(88)
-	if !first {
-		lo, hi = 92, 96
-	}
+	lo, hi := rekeyShare(first)
 	base := time.Duration(int64(life) * lo / 100)
 	span := int64(life) * (hi - lo) / 100
 	return base + time.Duration(mrand.Int64N(span+1))
+}
+
+// rekeyShare is the range, in percent of a lifetime, in which an SA is
+// rekeyed: early on the host that created it, late on the other.
+func rekeyShare(first bool) (lo, hi int64) {
+	if first {
+		return 80, 88
+	}
+	return 92, 96
 }
 
 // retransmitBudget is how long an exchange may take before the
