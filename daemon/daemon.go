@@ -46,8 +46,6 @@ type Options struct {
 	// interval of their re-resolution (certs.go).
 	Resolver        policy.Resolver
 	ResolveInterval time.Duration
-	// FragmentSize is ike.Config.FragmentSize (0: the default).
-	FragmentSize int
 
 	// Handle, when set, is connected to the running daemon (for SIGHUP
 	// reloads) from the moment Ready is called until Run returns.
@@ -185,7 +183,10 @@ func Run(ctx context.Context, o Options) error {
 		ChildLifetime: s.cfg.ChildLifetime,
 		DPDInterval:   s.cfg.DPDInterval,
 		OnDemand:      s.cfg.Start == policy.StartOnDemand,
-		FragmentSize:  o.FragmentSize,
+		FragmentSize:  s.cfg.IKEFragmentSize, // policy.FragmentOff is negative: off
+
+		ChildLifetimeBytes:   s.cfg.ChildLifetimeBytes,
+		ChildLifetimePackets: s.cfg.ChildLifetimePackets,
 	})
 	if d.backend == "netlink" {
 		go d.monitorKernel(ctx)

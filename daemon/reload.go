@@ -106,9 +106,12 @@ var restartOnly = []struct {
 	{"METRO_ESP_PROPOSALS", func(a, b *policy.Config) bool { return a.ESPProposals == b.ESPProposals }},
 	{"METRO_IKE_LIFETIME", func(a, b *policy.Config) bool { return a.IKELifetime == b.IKELifetime }},
 	{"METRO_CHILD_LIFETIME", func(a, b *policy.Config) bool { return a.ChildLifetime == b.ChildLifetime }},
+	{"METRO_CHILD_LIFETIME_BYTES", func(a, b *policy.Config) bool { return a.ChildLifetimeBytes == b.ChildLifetimeBytes }},
+	{"METRO_CHILD_LIFETIME_PACKETS", func(a, b *policy.Config) bool { return a.ChildLifetimePackets == b.ChildLifetimePackets }},
 	{"METRO_DPD_INTERVAL", func(a, b *policy.Config) bool { return a.DPDInterval == b.DPDInterval }},
 	{"METRO_START", func(a, b *policy.Config) bool { return a.Start == b.Start }},
 	{"METRO_KEYLOG", func(a, b *policy.Config) bool { return a.KeyLog == b.KeyLog }},
+	{"METRO_IKE_FRAGMENT_SIZE", func(a, b *policy.Config) bool { return a.IKEFragmentSize == b.IKEFragmentSize }},
 }
 
 // checkRestartOnly returns an error naming every restart-only variable

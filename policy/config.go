@@ -28,8 +28,11 @@ type Config struct {
 	Start                      StartMode     // StartConnect or StartOnDemand
 	IKELifetime                time.Duration
 	ChildLifetime              time.Duration
+	ChildLifetimeBytes         uint64 // 0 = no volume limit
+	ChildLifetimePackets       uint64 // 0 = no packet limit
 	KeyLog                     string // "" = off
 	MSS                        int    // 0 = no clamping
+	IKEFragmentSize            int    // bytes, or FragmentOff
 
 	IKEAltPort, NATTAltPort uint16 // 0 = unset
 

@@ -47,8 +47,11 @@ const (
 	VarStart          = "METRO_START"
 	VarIKELifetime    = "METRO_IKE_LIFETIME"
 	VarChildLifetime  = "METRO_CHILD_LIFETIME"
+	VarChildBytes     = "METRO_CHILD_LIFETIME_BYTES"
+	VarChildPackets   = "METRO_CHILD_LIFETIME_PACKETS"
 	VarKeyLog         = "METRO_KEYLOG"
 	VarMSS            = "METRO_MSS"
+	VarFragmentSize   = "METRO_IKE_FRAGMENT_SIZE"
 	VarIKEAltPort     = "METRO_ISAKMP_IKE_ALTERNATIVE_PORT"
 	VarNATTAltPort    = "METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT"
 )
@@ -60,6 +63,27 @@ const VarPrefix = "METRO_"
 const (
 	MinMSS = 536   // RFC 879 / RFC 1122 default MSS
 	MaxMSS = 65495 // 65535 - 20 (IPv4) - 20 (TCP)
+)
+
+// Limits of METRO_IKE_FRAGMENT_SIZE, the largest IKE message sent whole
+// once both hosts support IKE fragmentation (RFC 7383). The default is an
+// IPv6 minimum-MTU packet (1280) less the IPv6 and UDP headers, as
+// ike.DefaultFragmentSize; the minimum is the IPv4 datagram every host
+// must accept (576, RFC 791) less the IPv4 and UDP headers; the maximum,
+// the largest UDP payload over IPv4.
+const (
+	DefaultFragmentSize = 1280 - 40 - 8 // 1232
+	MinFragmentSize     = 576 - 20 - 8  // 548
+	MaxFragmentSize     = 65535 - 20 - 8
+	FragmentOff         = -1 // Config.IKEFragmentSize: no fragmentation
+)
+
+// Lower bounds of the volume limits of a CHILD_SA (0 = no limit): below
+// them a mistyped value (bytes for megabytes) would rekey every few
+// packets.
+const (
+	MinLifetimeBytes   = 1 << 20
+	MinLifetimePackets = 1000
 )
 
 // Lower bounds of the durations.
@@ -246,6 +270,26 @@ var variables = []Variable{
 		format:  func(c *Config) string { return c.ChildLifetime.String() },
 	},
 	{
+		Name: VarChildBytes,
+		Flag: "child-lifetime-bytes",
+		Doc: "Volume limit of an ESP SA pair (child SA): it is rekeyed before one of its states carries this many bytes " +
+			"(as the kernel counts them). K, M, G or T for powers of 1024 (e.g. 500M, 4G); at least 1M. Empty or 0: no volume limit.",
+		parse:  volumeParser(func(c *Config) *uint64 { return &c.ChildLifetimeBytes }, true, MinLifetimeBytes),
+		format: func(c *Config) string { return formatBytes(c.ChildLifetimeBytes) },
+	},
+	{
+		Name:  VarChildPackets,
+		Flag:  "child-lifetime-packets",
+		Doc:   "Like " + VarChildBytes + ", in packets: a plain number, at least 1000. Empty or 0: no packet limit.",
+		parse: volumeParser(func(c *Config) *uint64 { return &c.ChildLifetimePackets }, false, MinLifetimePackets),
+		format: func(c *Config) string {
+			if c.ChildLifetimePackets == 0 {
+				return ""
+			}
+			return strconv.FormatUint(c.ChildLifetimePackets, 10)
+		},
+	},
+	{
 		Name:   VarKeyLog,
 		Flag:   "keylog",
 		Doc:    "File to which IKE and ESP keys are appended, for decrypting captures (debugging only). Empty: off.",
@@ -266,6 +310,37 @@ var variables = []Variable{
 			return nil
 		},
 		format: func(c *Config) string { return strconv.Itoa(c.MSS) },
+	},
+	{
+		Name:    VarFragmentSize,
+		Flag:    "ike-fragment-size",
+		Default: strconv.Itoa(DefaultFragmentSize),
+		Doc: fmt.Sprintf("Largest IKE message sent whole once both hosts support IKE fragmentation (RFC 7383): "+
+			"%d..%d bytes (0 or empty: %d), or off (also -1) to neither announce nor use fragmentation.",
+			MinFragmentSize, MaxFragmentSize, DefaultFragmentSize),
+		parse: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "", "0":
+				c.IKEFragmentSize = DefaultFragmentSize
+				return nil
+			case "off", "-1":
+				c.IKEFragmentSize = FragmentOff
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < MinFragmentSize || n > MaxFragmentSize {
+				return fmt.Errorf("not a fragment size (%d-%d bytes, 0 for the default %d, off or -1 for no fragmentation)",
+					MinFragmentSize, MaxFragmentSize, DefaultFragmentSize)
+			}
+			c.IKEFragmentSize = n
+			return nil
+		},
+		format: func(c *Config) string {
+			if c.IKEFragmentSize == FragmentOff {
+				return "off"
+			}
+			return strconv.Itoa(c.IKEFragmentSize)
+		},
 	},
 	{
 		Name:   VarIKEAltPort,
@@ -342,6 +417,81 @@ func durationParser(field func(*Config) *time.Duration, minimum time.Duration, z
 			return fmt.Errorf("must be at least %v", minimum)
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+// byteUnits are the suffixes of byte counts: powers of 1024.
+var byteUnits = []struct {
+	suffix string
+	shift  uint
+}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}}
+
+// ParseBytes parses a byte count: a decimal number, optionally followed
+// by K, M, G or T (either case) for powers of 1024: "4G" is 4<<30.
+func ParseBytes(s string) (uint64, error) {
+	bad := errors.New("not a byte count (a number, optionally with K, M, G or T for powers of 1024, e.g. 500M)")
+	num, shift := s, uint(0)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(strings.ToUpper(s), u.suffix); ok {
+			num, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, errors.New("byte count too large")
+		}
+		return 0, bad
+	}
+	if n > ^uint64(0)>>shift {
+		return 0, errors.New("byte count too large")
+	}
+	return n << shift, nil
+}
+
+// formatBytes renders a byte count with the largest suffix that keeps it
+// exact ("" for 0, no limit).
+func formatBytes(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	for _, u := range byteUnits {
+		if n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// volumeParser parses an optional volume limit (empty or 0: none): a byte
+// count with units, or a plain number, at least minimum.
+func volumeParser(field func(*Config) *uint64, bytes bool, minimum uint64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = 0
+			return nil
+		}
+		var (
+			n   uint64
+			err error
+		)
+		if bytes {
+			n, err = ParseBytes(v)
+		} else if n, err = strconv.ParseUint(v, 10, 64); err != nil {
+			err = errors.New("not a number of packets")
+		}
+		if err != nil {
+			return err
+		}
+		if n != 0 && n < minimum {
+			if bytes {
+				return fmt.Errorf("must be 0 (no limit) or at least %s", formatBytes(minimum))
+			}
+			return fmt.Errorf("must be 0 (no limit) or at least %d", minimum)
+		}
+		*field(c) = n
 		return nil
 	}
 }

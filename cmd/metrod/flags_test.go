@@ -13,20 +13,23 @@ import (
 // flagTestValues holds, per variable flag, a value that --check-config
 // accepts (or, for flagErrors, one it rejects naming the flag).
 var flagTestValues = map[string]string{
-	"hostname":       "h1",
-	"ike-port":       "5500",
-	"natt-port":      "5501",
-	"domain":         "example.com",
-	"crt-servers":    "a.b",
-	"ike-proposals":  "aes128gcm16-prfsha256-x25519",
-	"esp-proposals":  "aes128gcm16",
-	"dpd-interval":   "45s",
-	"start":          "on-demand",
-	"ike-lifetime":   "3h",
-	"child-lifetime": "30m",
-	"mss":            "1300",
-	"ike-alt-port":   "600",
-	"natt-alt-port":  "601",
+	"hostname":               "h1",
+	"ike-port":               "5500",
+	"natt-port":              "5501",
+	"domain":                 "example.com",
+	"crt-servers":            "a.b",
+	"ike-proposals":          "aes128gcm16-prfsha256-x25519",
+	"esp-proposals":          "aes128gcm16",
+	"dpd-interval":           "45s",
+	"start":                  "on-demand",
+	"ike-lifetime":           "3h",
+	"child-lifetime":         "30m",
+	"mss":                    "1300",
+	"ike-fragment-size":      "off",
+	"child-lifetime-bytes":   "4G",
+	"child-lifetime-packets": "1000000",
+	"ike-alt-port":           "600",
+	"natt-alt-port":          "601",
 	// creds-dir, ca-cert and keylog take paths made by the test.
 }
 

@@ -61,7 +61,6 @@ func run(args []string, stderr io.Writer) int {
 		showVer    = fs.Bool("version", false, "print the version and exit")
 		check      = fs.Bool("check-config", false, "validate the configuration, credentials and proposals, print the effective configuration (no secrets) and exit: 0 if valid, 1 if not; touches nothing")
 		localAddrs = fs.String("local-addrs", "", "comma-separated `addresses` this metrod owns, instead of all of the host's (memory backend only: several metrods on one host's loopback, see README \"Benchmarking and dry runs\")")
-		fragSize   = fs.Int("ike-fragment-size", 0, "largest IKE message sent whole once both hosts support IKE fragmentation (RFC 7383); 0: 1232 bytes, -1: no fragmentation (see docs/certificates.md)")
 		ignoreAlt  = fs.Bool("ignore-alternative-ports", false, "do not redirect METRO_ISAKMP_IKE_ALTERNATIVE_PORT and METRO_IPSEC_NAT_TRAVERSAL_ALTERNATIVE_PORT (stale redirections are removed)")
 	)
 	varFlags := registerVariableFlags(fs)
@@ -118,7 +117,6 @@ func run(args []string, stderr io.Writer) int {
 		Version:        version,
 		Log:            log,
 		IgnoreAltPorts: *ignoreAlt,
-		FragmentSize:   *fragSize,
 	}
 	for _, f := range strings.FieldsFunc(*localAddrs, func(r rune) bool { return r == ',' || r == ' ' }) {
 		a, err := netip.ParseAddr(f)
