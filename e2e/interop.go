@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,11 @@ type IPsecConn struct {
 	PSK           string
 	IKE, ESP      string
 	Initiate      bool // the peer daemon initiates as soon as the connection is loaded
+
+	// strongSwan only: rekey_time of the IKE SA and of the CHILD_SA (zero:
+	// strongSwan's defaults, 4h and 1h). strongSwan rekeys at a random
+	// moment up to 10% before these.
+	IKERekey, ChildRekey time.Duration
 }
 
 // Charon is a strongSwan charon process on a host.
@@ -120,11 +126,18 @@ func (c *Charon) Load(t testing.TB, conns ...IPsecConn) {
 		if cn.Initiate {
 			action = "start"
 		}
+		ikeRekey, childRekey := "", ""
+		if cn.IKERekey > 0 {
+			ikeRekey = fmt.Sprintf("\n\t\trekey_time = %ds", int(cn.IKERekey.Seconds()))
+		}
+		if cn.ChildRekey > 0 {
+			childRekey = fmt.Sprintf("\n\t\t\t\trekey_time = %ds", int(cn.ChildRekey.Seconds()))
+		}
 		fmt.Fprintf(&b, `	%[1]s {
 		version = 2
 		local_addrs = %[2]s
 		remote_addrs = %[3]s
-		proposals = %[4]s
+		proposals = %[4]s%[7]s
 		local {
 			auth = psk
 			id = %[2]s
@@ -137,11 +150,11 @@ func (c *Charon) Load(t testing.TB, conns ...IPsecConn) {
 			%[1]s {
 				mode = transport
 				esp_proposals = %[5]s
-				start_action = %[6]s
+				start_action = %[6]s%[8]s
 			}
 		}
 	}
-`, cn.Name, cn.Local, cn.Remote, cn.IKE, cn.ESP, action)
+`, cn.Name, cn.Local, cn.Remote, cn.IKE, cn.ESP, action, ikeRekey, childRekey)
 	}
 	b.WriteString("}\nsecrets {\n")
 	for _, cn := range conns {
@@ -399,4 +412,55 @@ func KeyLogOptions(t testing.TB, path string) []string {
 		}
 	}
 	return opts
+}
+
+// SwanSA is one IKE SA of `swanctl --list-sas`, with its CHILD_SAs.
+type SwanSA struct {
+	Name, State string // connection name; ESTABLISHED, REKEYING, DELETING, ...
+	SPIi, SPIr  string // 16 hex digits each
+	Initiator   bool   // strongSwan is the initiator of this IKE SA
+	Children    []SwanChild
+}
+
+// SwanChild is one CHILD_SA of `swanctl --list-sas`.
+type SwanChild struct {
+	Name, State   string // INSTALLED, REKEYED, DELETED, ...
+	SPIIn, SPIOut string // 8 hex digits each, from strongSwan's side
+}
+
+var (
+	swanIKELine   = regexp.MustCompile(`^(\S+): #\d+, (\S+), IKEv2, ([0-9a-f]{16})_i(\*?) ([0-9a-f]{16})_r(\*?)$`)
+	swanChildLine = regexp.MustCompile(`^\s+(\S+): #\d+, reqid \d+, (\S+),`)
+	swanSPILine   = regexp.MustCompile(`^\s+(in|out)\s+([0-9a-f]{8})\b`)
+)
+
+// ParseSwanSAs reads the output of `swanctl --list-sas`.
+func ParseSwanSAs(out string) ([]SwanSA, error) {
+	var sas []SwanSA
+	for _, line := range strings.Split(out, "\n") {
+		if m := swanIKELine.FindStringSubmatch(line); m != nil {
+			sas = append(sas, SwanSA{Name: m[1], State: m[2], SPIi: m[3], SPIr: m[5], Initiator: m[4] == "*"})
+			continue
+		}
+		if len(sas) == 0 {
+			if strings.TrimSpace(line) != "" {
+				return nil, fmt.Errorf("e2e: swanctl --list-sas: line %q before any IKE SA", line)
+			}
+			continue
+		}
+		sa := &sas[len(sas)-1]
+		if m := swanChildLine.FindStringSubmatch(line); m != nil {
+			sa.Children = append(sa.Children, SwanChild{Name: m[1], State: m[2]})
+			continue
+		}
+		if m := swanSPILine.FindStringSubmatch(line); m != nil && len(sa.Children) > 0 {
+			c := &sa.Children[len(sa.Children)-1]
+			if m[1] == "in" {
+				c.SPIIn = m[2]
+			} else {
+				c.SPIOut = m[2]
+			}
+		}
+	}
+	return sas, nil
 }
