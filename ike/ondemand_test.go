@@ -33,17 +33,25 @@ func acquire(h *testHost, remote netip.Addr) {
 	h.node.KernelEvent(xfrm.Event{Kind: xfrm.Acquire, Src: h.addr, Dst: remote, Reqid: xfrm.ReqidBase + 1})
 }
 
+// onDemandPair starts on-demand hosts a (10.0.0.1, key "k") and b
+// (10.0.0.2, key keyB) as each other's peers; stop ends them.
+func onDemandPair(t *testing.T, keyB string) (ctx context.Context, net *memNet, a, b *testHost, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	net = &memNet{}
+	a = newHost(t, net, "10.0.0.1", Config{OnDemand: true})
+	b = newHost(t, net, "10.0.0.2", Config{OnDemand: true})
+	connect(t, ctx, a, b, "k", keyB)
+	return ctx, net, a, b, func() { finish(cancel, a, b) }
+}
+
 // TestOnDemandWaitsForAcquire: on-demand hosts install their policies and
 // send nothing until traffic waits for an SA; the ACQUIRE then sets up the
 // pair, the other on-demand host answering.
 func TestOnDemandWaitsForAcquire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{OnDemand: true})
-		b := newHost(t, net, "10.0.0.2", Config{OnDemand: true})
-		defer finish(cancel, a, b)
-		connect(t, ctx, a, b, "k", "k")
+		_, net, a, b, stop := onDemandPair(t, "k")
+		defer stop()
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
 		if msgs := net.messages(); len(msgs) != 0 {
@@ -151,13 +159,9 @@ func TestStartModeAfterPeerDelete(t *testing.T) {
 // next ACQUIRE starts one at once.
 func TestOnDemandNoRetryAfterFailureOrExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{OnDemand: true})
-		b := newHost(t, net, "10.0.0.2", Config{OnDemand: true})
-		defer finish(cancel, a, b)
 		// Wrong key: the ACQUIRE's negotiation fails.
-		connect(t, ctx, a, b, "k", "other")
+		ctx, net, a, b, stop := onDemandPair(t, "other")
+		defer stop()
 		acquire(a, b.addr)
 		waitState(t, a, StateFailed)
 		mark := len(net.messages())

@@ -161,12 +161,8 @@ func TestResyncRenegotiatesMissingChild(t *testing.T) {
 // negotiating until traffic (an ACQUIRE) asks for it.
 func TestResyncOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		net := &memNet{}
-		a := newHost(t, net, "10.0.0.1", Config{OnDemand: true})
-		b := newHost(t, net, "10.0.0.2", Config{OnDemand: true})
-		defer finish(cancel, a, b)
-		connect(t, ctx, a, b, "k", "k")
+		ctx, net, a, b, stop := onDemandPair(t, "k")
+		defer stop()
 
 		// No SA: nothing to check, nothing done (a lost ACQUIRE is
 		// raised again by the kernel).
