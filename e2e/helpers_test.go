@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -95,4 +96,27 @@ func TestProcName(t *testing.T) {
 			t.Errorf("procName(%q, %q) = %q, want %q", c.name, c.args, got, c.want)
 		}
 	}
+}
+
+// sendFile sends the file payload (on a) to b over TCP port 5001 with
+// busybox nc, and returns the path on b of what was received. idle is
+// nc's idle timeout; the receiver gets twice that to finish. Failures are
+// test errors (the caller then compares what arrived).
+func sendFile(t *testing.T, a, b *Host, payload string, idle time.Duration) (received string) {
+	t.Helper()
+	received = b.Dir + "/received"
+	// The receiver's stdin never ends (a FIFO opened read-write), so it
+	// does not half-close the connection before the data is in.
+	fifo := b.Dir + "/stdin"
+	b.Run(t, "mkfifo", fifo)
+	srv := b.Start(t, "sh", "-c", "exec 3<>"+fifo+"; busybox nc -l -p 5001 <&3 > "+received)
+	b.WaitListen(t, "tcp", 5001)
+	cmd := a.Command(t.Context(), "sh", "-c", fmt.Sprintf("busybox nc -w %d %s 5001 < %s", int(idle.Seconds()), b.V4, payload))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("transfer of %s: %v: %s", payload, err, out)
+	}
+	if err := srv.Wait(2 * idle); err != nil {
+		t.Errorf("receiver: %v", err)
+	}
+	return received
 }

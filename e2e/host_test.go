@@ -114,21 +114,8 @@ add rule ip synwatch pre ip saddr %s tcp flags & syn == syn tcp option maxseg si
 
 	payload := a.Dir + "/10MB"
 	a.Run(t, "sh", "-c", "head -c 10000000 /dev/zero > "+payload)
-	received := b.Dir + "/received"
-	// The receiver's stdin never ends (a FIFO opened read-write), so it
-	// does not half-close the connection before the data is in.
-	fifo := b.Dir + "/stdin"
-	b.Run(t, "mkfifo", fifo)
-	srv := b.Start(t, "sh", "-c", "exec 3<>"+fifo+"; busybox nc -l -p 5001 <&3 > "+received)
-	b.WaitListen(t, "tcp", 5001)
 	start := time.Now()
-	cmd := a.Command(t.Context(), "sh", "-c", fmt.Sprintf("busybox nc -w 10 %s 5001 < %s", b.V4, payload))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("10 MB transfer: %v: %s", err, out)
-	}
-	if err := srv.Wait(30 * time.Second); err != nil {
-		t.Errorf("receiver: %v", err)
-	}
+	received := sendFile(t, a, b, payload, 10*time.Second)
 	if got := strings.TrimSpace(b.Run(t, "sh", "-c", "wc -c < "+received)); got != "10000000" {
 		t.Errorf("receiver got %q bytes, want 10000000", got)
 	}

@@ -51,21 +51,8 @@ add rule ip volwatch pre ip saddr %s meta l4proto tcp meta secpath missing count
 	const size = 8 << 20
 	payload := a.Dir + "/8MB"
 	a.Run(t, "sh", "-c", fmt.Sprintf("head -c %d /dev/urandom > %s", size, payload))
-	received := b.Dir + "/received"
-	// The receiver's stdin never ends (a FIFO opened read-write), so it
-	// does not half-close the connection before the data is in.
-	fifo := b.Dir + "/stdin"
-	b.Run(t, "mkfifo", fifo)
-	srv := b.Start(t, "sh", "-c", "exec 3<>"+fifo+"; busybox nc -l -p 5001 <&3 > "+received)
-	b.WaitListen(t, "tcp", 5001)
 	start := time.Now()
-	cmd := a.Command(t.Context(), "sh", "-c", fmt.Sprintf("busybox nc -w 30 %s 5001 < %s", b.V4, payload))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("8 MB transfer: %v: %s", err, out)
-	}
-	if err := srv.Wait(60 * time.Second); err != nil {
-		t.Errorf("receiver: %v", err)
-	}
+	received := sendFile(t, a, b, payload, 30*time.Second)
 	took := time.Since(start)
 	sum := func(h *Host, f string) string {
 		return strings.Fields(h.Run(t, "busybox", "sha256sum", f) + " -")[0]
