@@ -152,13 +152,7 @@ func TestPostHammer(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	local, remote := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	if err := n.AddPeer(ctx, PeerConfig{Local: local, Remote: remote, Reqid: xfrm.ReqidBase + 1}); err != nil {
-		t.Fatal(err)
-	}
-	n.mu.Lock()
-	p := n.peers[pairKey{local, remote}]
-	n.mu.Unlock()
+	p := addOnePeer(t, ctx, n)
 
 	// handled[i] is how many of poster i's datagrams the peer has handled.
 	handled := func(i int) int { return rec.count[uint64(i+1)<<32] }
@@ -181,14 +175,14 @@ func TestPostHammer(t *testing.T) {
 					SPIi: uint64(i+1) << 32, SPIr: uint64(seq + 1), Version: 0x20,
 					Exchange: wire.INFORMATIONAL, Flags: wire.FlagInitiator, MessageID: 1,
 				}}
-				p.post(evPacket{msg: m, from: netip.AddrPortFrom(remote, 500), to: netip.AddrPortFrom(local, 500)})
+				p.post(evPacket{msg: m, from: netip.AddrPortFrom(p.cfg.Remote, 500), to: netip.AddrPortFrom(p.cfg.Local, 500)})
 				// Timer and kernel events, which are never dropped, in
 				// between: stale timers, and soft expiries of no SA.
 				switch seq % 3 {
 				case 0:
 					p.post(evTimer{})
 				case 1:
-					p.post(evKernel{ev: xfrm.Event{Kind: xfrm.SoftExpire, Src: local, Dst: remote, SPI: uint32(seq)}})
+					p.post(evKernel{ev: xfrm.Event{Kind: xfrm.SoftExpire, Src: p.cfg.Local, Dst: p.cfg.Remote, SPI: uint32(seq)}})
 				}
 			}
 		}()
@@ -266,13 +260,7 @@ func TestPostWakesPeer(t *testing.T) {
 					RetransmitBase: time.Hour, OnDemand: onDemand})
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				local, remote := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-				if err := n.AddPeer(ctx, PeerConfig{Local: local, Remote: remote, Reqid: xfrm.ReqidBase + 1}); err != nil {
-					t.Fatal(err)
-				}
-				n.mu.Lock()
-				p := n.peers[pairKey{local, remote}]
-				n.mu.Unlock()
+				p := addOnePeer(t, ctx, n)
 				synctest.Wait() // in IKE_SA_INIT (connect), or idle (on demand)
 				p.qmu.Lock()
 				running := p.running
@@ -284,7 +272,7 @@ func TestPostWakesPeer(t *testing.T) {
 				for seq := range 3 {
 					m := &wire.Message{Header: wire.Header{SPIi: 1 << 32, SPIr: uint64(seq + 1), Version: 0x20,
 						Exchange: wire.INFORMATIONAL, Flags: wire.FlagInitiator, MessageID: 1}}
-					p.post(evPacket{msg: m, from: netip.AddrPortFrom(remote, 500), to: netip.AddrPortFrom(local, 500)})
+					p.post(evPacket{msg: m, from: netip.AddrPortFrom(p.cfg.Remote, 500), to: netip.AddrPortFrom(p.cfg.Local, 500)})
 					synctest.Wait()
 					mu.Lock()
 					got := len(seen)
@@ -388,4 +376,16 @@ func TestCloseWaitsForLeavingPeer(t *testing.T) {
 		}
 		b.node.Close(ctx)
 	})
+}
+
+// addOnePeer adds the pair 10.0.0.1-10.0.0.2 to n and returns its peer.
+func addOnePeer(t *testing.T, ctx context.Context, n *Node) *peer {
+	t.Helper()
+	local, remote := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	if err := n.AddPeer(ctx, PeerConfig{Local: local, Remote: remote, Reqid: xfrm.ReqidBase + 1}); err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[pairKey{local, remote}]
 }
