@@ -87,36 +87,44 @@ type sigScheme struct {
 	pss  bool
 }
 
+// sigHashes ties each hash to its SIGNATURE_HASH_ALGORITHMS number (RFC
+// 7427) and its ASN.1 identifier.
+var sigHashes = []struct {
+	hash crypto.Hash
+	ike  uint16
+	oid  asn1.ObjectIdentifier
+}{
+	{crypto.SHA256, hashSHA2_256, oidSHA256},
+	{crypto.SHA384, hashSHA2_384, oidSHA384},
+	{crypto.SHA512, hashSHA2_512, oidSHA512},
+}
+
+// ikeHash is the scheme's hash number; Ed25519 (no hash) is Identity.
 func (s sigScheme) ikeHash() uint16 {
-	switch s.hash {
-	case crypto.SHA256:
-		return hashSHA2_256
-	case crypto.SHA384:
-		return hashSHA2_384
-	case crypto.SHA512:
-		return hashSHA2_512
+	for _, e := range sigHashes {
+		if e.hash == s.hash {
+			return e.ike
+		}
 	}
 	return hashIdentity
 }
 
+// hashOID is h's identifier (SHA-256 for anything else).
 func hashOID(h crypto.Hash) asn1.ObjectIdentifier {
-	switch h {
-	case crypto.SHA384:
-		return oidSHA384
-	case crypto.SHA512:
-		return oidSHA512
+	for _, e := range sigHashes {
+		if e.hash == h {
+			return e.oid
+		}
 	}
 	return oidSHA256
 }
 
+// oidHash is the hash an identifier names, 0 if none of ours.
 func oidHash(o asn1.ObjectIdentifier) crypto.Hash {
-	switch {
-	case o.Equal(oidSHA256):
-		return crypto.SHA256
-	case o.Equal(oidSHA384):
-		return crypto.SHA384
-	case o.Equal(oidSHA512):
-		return crypto.SHA512
+	for _, e := range sigHashes {
+		if o.Equal(e.oid) {
+			return e.hash
+		}
 	}
 	return 0
 }
